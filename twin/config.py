@@ -1,0 +1,273 @@
+"""Typed, frozen configuration of every stage, with documented defaults, loaded from TOML.
+
+A build's resolved configuration is recorded in ``twin.json`` and (hashed) in every Parquet file.
+Stage configs are dataclasses; :func:`from_mapping` turns a TOML table into one, naming the offending key
+and the expected type in its error. Views define their own config dataclasses and use the same helpers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from twin.errors import TwinConfigError
+
+T = TypeVar("T")
+
+
+def config_hash(obj: Any) -> str:
+    """Stable 16-hex-digit hash of a config (dataclass or mapping)."""
+    d = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def to_dict(obj: Any) -> dict:
+    return dataclasses.asdict(obj)
+
+
+def _check_type(value: Any, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError("a number")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise TypeError("an integer")
+        return int(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise TypeError("true or false")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise TypeError("a string")
+        return value
+    if origin in (tuple,):
+        args = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise TypeError("a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check_type(v, args[0]) for v in value)
+        if len(args) != len(value):
+            raise TypeError(f"a list of {len(args)} values")
+        return tuple(_check_type(v, a) for v, a in zip(value, args, strict=True))
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errs = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check_type(value, a)
+            except TypeError as e:
+                errs.append(str(e))
+        raise TypeError(" or ".join(errs))
+    if origin is typing.Literal:
+        args = typing.get_args(tp)
+        if value not in args:
+            raise TypeError("one of " + ", ".join(repr(a) for a in args))
+        return value
+    return value
+
+
+def from_mapping(cls: type[T], data: Mapping[str, Any] | None, *, where: str = "config") -> T:
+    """Build the frozen dataclass ``cls`` from ``data``; unknown keys and wrong types raise TwinConfigError."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise TwinConfigError(
+            f"unknown key(s) {', '.join(unknown)}",
+            file=where,
+            field=unknown[0],
+            fix=f"valid keys: {', '.join(sorted(names))}",
+        )
+    kwargs = {}
+    for k, v in data.items():
+        try:
+            kwargs[k] = _check_type(v, hints[k])
+        except TypeError as e:
+            raise TwinConfigError(f"got {v!r}, expected {e}", file=where, field=k, fix=f"set {k} to {e}") from None
+    try:
+        return cls(**kwargs)
+    except ValueError as e:
+        raise TwinConfigError(str(e), file=where, fix="see the documented defaults in the README") from None
+
+
+def positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+# --------------------------------------------------------------------------------------------- stage configs
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Ingest (DESIGN §4). Heights in metres, frequencies in Hz."""
+
+    level_height_m: float = 3.0  # building:levels x this
+    roof_height_m: float = 1.0  # added to levels-derived heights (roof slab / parapet)
+    default_height_m: float = 12.0  # untagged buildings (documented deterministic default)
+    min_area_m2: float = 4.0  # smaller footprints are dropped as noise
+    default_material: str = "concrete"
+    ground_material: str = "concrete"
+    ground_margin_m: float = 50.0  # ground plane extends this far beyond the buildings and towers
+    default_tower_height_m: float = 25.0  # above ground when no building is under the site
+    roof_mast_m: float = 3.0  # mast above the roof of the building under the site
+    default_tx_power_dbm: float = 46.0  # per cell, 20 W (typical macro LTE)
+    default_bandwidth_hz: float = 10e6
+    default_tilt_deg: float = 6.0
+    site_merge_m: float = 5.0  # cells closer than this with the same operator form one site
+    max_tower_outside_m: float = 0.0  # towers farther than this outside the area are skipped
+
+    def __post_init__(self) -> None:
+        for n in ("level_height_m", "default_height_m", "default_tower_height_m", "default_bandwidth_hz"):
+            positive(n, getattr(self, n))
+        for n in ("roof_height_m", "min_area_m2", "ground_margin_m", "roof_mast_m", "site_merge_m", "max_tower_outside_m"):
+            positive(n, getattr(self, n), allow_zero=True)
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    """Receivers (DESIGN §5): street-level points outside buildings."""
+
+    mode: typing.Literal["random", "grid", "route"] = "random"
+    count: int = 200  # random: number of points; route: number of points over all routes
+    spacing_m: float = 20.0  # grid spacing
+    height_m: float = 1.5  # above ground
+    clearance_m: float = 1.0  # minimum distance to any building footprint
+    num_routes: int = 4
+    speed_mps: float = 1.39  # 5 km/h pedestrian, route mode
+    sample_interval_s: float = 1.0  # time between route samples
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        positive("count", self.count)
+        positive("spacing_m", self.spacing_m)
+        positive("height_m", self.height_m, allow_zero=True)
+        positive("clearance_m", self.clearance_m, allow_zero=True)
+        positive("num_routes", self.num_routes)
+        positive("speed_mps", self.speed_mps, allow_zero=True)
+        positive("sample_interval_s", self.sample_interval_s)
+
+
+@dataclass(frozen=True)
+class TraceConfig:
+    """Sionna RT ``PathSolver`` settings (DESIGN §5). Defaults measured on a 2-core CPU, etoile scene."""
+
+    max_depth: int = 3
+    samples_per_src: int = 100_000  # ~94% of the paths of 1e7 at a tenth of the cost of 1e6
+    max_num_paths_per_src: int = 100_000  # buffer per source; 1e6 costs ~130 MB each
+    los: bool = True
+    specular_reflection: bool = True
+    diffuse_reflection: bool = False
+    refraction: bool = True
+    diffraction: bool = False
+    edge_diffraction: bool = False
+    seed: int = 42
+    cells_per_task: int = 8  # cells that share a carrier, traced in one PathSolver call
+    receivers_per_task: int = 256
+    min_path_gain_db: float = -250.0  # links whose total gain is below this are dropped
+    antenna_pattern: str = "tr38901"  # tower element pattern: tr38901 | iso | dipole
+    polarization: str = "V"
+    rx_pattern: str = "iso"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_depth <= 10:
+            raise ValueError(f"max_depth must be in 0..10, got {self.max_depth}")
+        for n in ("samples_per_src", "max_num_paths_per_src", "cells_per_task", "receivers_per_task"):
+            positive(n, getattr(self, n))
+        positive("seed", self.seed, allow_zero=True)
+        if self.antenna_pattern not in ("tr38901", "iso", "dipole", "hw_dipole"):
+            raise ValueError(f"antenna_pattern must be tr38901, iso, dipole or hw_dipole, got {self.antenna_pattern!r}")
+
+
+@dataclass(frozen=True)
+class DaskConfig:
+    """Distribution (DESIGN §5). One Dask thread per worker; Dr.Jit's own pool uses the cores."""
+
+    scheduler_address: str | None = None  # existing cluster; also DASK_SCHEDULER_ADDRESS
+    workers: int = 1  # local workers (processes); 1 per machine on CPU, 1 per GPU
+    threads_per_worker: int = 1
+    drjit_threads: int = 0  # 0: all cores / workers
+    retries: int = 3  # task retries when a worker dies
+    memory_limit: str = "auto"
+
+    def __post_init__(self) -> None:
+        positive("workers", self.workers)
+        positive("retries", self.retries, allow_zero=True)
+        if self.threads_per_worker != 1:
+            raise ValueError("threads_per_worker must be 1 (Mitsuba objects must not be shared across threads)")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything a build needs, as one TOML file with sections [ingest] [receivers] [trace] [dask] [views.*]."""
+
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    receivers: ReceiverConfig = field(default_factory=ReceiverConfig)
+    trace: TraceConfig = field(default_factory=TraceConfig)
+    dask: DaskConfig = field(default_factory=DaskConfig)
+    views: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per-view overrides, validated by the view
+    max_links: int = 0  # 0: no cap
+
+
+_SECTIONS = {"ingest": IngestConfig, "receivers": ReceiverConfig, "trace": TraceConfig, "dask": DaskConfig}
+
+
+def load_build_config(path: str | Path | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> BuildConfig:
+    """Read a TOML build config (all sections optional) and apply CLI overrides on top."""
+    raw: dict[str, Any] = {}
+    where = "config"
+    if path is not None:
+        p = Path(path)
+        where = str(p)
+        if not p.exists():
+            raise TwinConfigError("file not found", file=p, fix="pass an existing TOML file to --config")
+        try:
+            raw = tomllib.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise TwinConfigError(f"not valid TOML ({e})", file=p, fix="check the TOML syntax") from None
+    unknown = sorted(set(raw) - set(_SECTIONS) - {"views", "max_links"})
+    if unknown:
+        raise TwinConfigError(
+            f"unknown section(s) {', '.join(unknown)}",
+            file=where,
+            field=unknown[0],
+            fix="sections: " + ", ".join([*_SECTIONS, "views"]) + "; top-level key: max_links",
+        )
+    kw: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        section = dict(raw.get(name, {}))
+        section.update((overrides or {}).get(name, {}))
+        kw[name] = from_mapping(cls, section, where=f"{where} [{name}]")
+    views = raw.get("views", {})
+    if not isinstance(views, dict):
+        raise TwinConfigError("[views] must be a table of per-view tables", file=where, field="views")
+    kw["views"] = {k: dict(v) for k, v in views.items()}
+    ml = raw.get("max_links", 0)
+    kw["max_links"] = _check_int(ml, where, "max_links")
+    return BuildConfig(**kw)
+
+
+def _check_int(v: Any, where: str, name: str) -> int:
+    try:
+        out = _check_type(v, int)
+    except TypeError as e:
+        raise TwinConfigError(f"got {v!r}, expected {e}", file=where, field=name) from None
+    if out < 0:
+        raise TwinConfigError(f"must be >= 0, got {out}", file=where, field=name)
+    return out
