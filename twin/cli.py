@@ -1,8 +1,291 @@
-"""The ``twin`` command line (filled in below)."""
-import typer
+"""The ``twin`` command line: doctor, ingest, build, catalog, view, bench.
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+Every command turns the project's own errors into a red message and an exit code (2 for bad input), never a
+traceback. Long work shows rich progress; logs go through ``logging`` (``-v`` for more).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from twin.errors import TwinError, TwinInputError
+
+console = Console(stderr=True)
+out = Console()
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Ray-traced digital twins of real cities: OpenStreetMap + tower CSVs -> Sionna RT -> CIR Parquet -> views.",
+    pretty_exceptions_enable=False,
+)
+view_app = typer.Typer(no_args_is_help=True, help="Build views (DESIGN §6) on an existing twin directory.")
+bench_app = typer.Typer(no_args_is_help=True, help="Speed measured as ratios against the bare libraries, in one run.")
+app.add_typer(view_app, name="view")
+app.add_typer(bench_app, name="bench")
+
+
+def _mount_catalog() -> None:
+    from twin.catalog.cli import catalog_app
+
+    app.add_typer(catalog_app, name="catalog", help="List, show, verify, query and publish a build's catalog.")
+
+
+def handle_errors(fn):
+    """Print TwinError as a clear message and exit with its code (2 for bad input)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TwinError as e:
+            console.print("[bold red]error:[/] " + _escape(str(e)), highlight=False)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted; finished shards are kept and a re-run resumes[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _escape(s: str) -> str:
+    from rich.markup import escape
+
+    return escape(s)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-v info, -vv debug).")] = 0,
+) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=level, handlers=[RichHandler(console=console, show_path=False)], format="%(message)s", force=True)
+
+
+# ----------------------------------------------------------------------------------------------- doctor
+
+
+@app.command()
+@handle_errors
+def doctor() -> None:
+    """Versions, the Mitsuba variants that work, the libLLVM found, CUDA. Exit 0 when a build can run."""
+    from twin.doctor import run_doctor
+
+    with console.status("probing Mitsuba variants ..."):
+        rep = run_doctor()
+    t = Table(title="twin doctor", show_header=False)
+    for k, v in rep.versions.items():
+        t.add_row(k, v)
+    t.add_row("libLLVM", f"{rep.llvm_path} (LLVM {rep.llvm_version})" if rep.llvm_path else "none")
+    t.add_row("libLLVM note", rep.llvm_reason)
+    t.add_row("CUDA", "yes" if rep.cuda else "no")
+    for var, status in rep.variants.items():
+        t.add_row(f"variant {var}", status)
+    out.print(t)
+    if not rep.can_build:
+        console.print("[bold red]no Mitsuba variant works: a build cannot run here[/]")
+        raise typer.Exit(1)
+    out.print("[green]a build can run here[/]")
+
+
+# ----------------------------------------------------------------------------------------------- ingest
+
+CityOpt = Annotated[str | None, typer.Option("--city", help="City preset: paris, munich, florence, san_francisco.")]
+PlaceOpt = Annotated[str | None, typer.Option("--place", help='Place name for OpenStreetMap, e.g. "Monaco, Monaco".')]
+BboxOpt = Annotated[str | None, typer.Option("--bbox", help="W,S,E,N in degrees.")]
+OsmFileOpt = Annotated[Path | None, typer.Option("--osm-file", help=".osm, .osm.pbf, .geojson or GeoParquet file.")]
+TowersOpt = Annotated[Path | None, typer.Option("--towers", help="Tower CSV (CellMapper or OpenCelliD layout).")]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="Never touch the network (city presets use the scene shipped in sionna-rt).")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Turn every skipped row or geometry into an error.")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output directory; the twin is written to OUT/<name>/.")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Name of the twin directory (default: from the source).")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing twin directory.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config ([ingest] [receivers] [trace] [dask] [views.*]).")]
+
+
+def _source(city, place, bbox, osm_file, offline):
+    from twin.pipeline import BuildingSource
+
+    return BuildingSource.from_options(city=city, place=place, bbox=bbox, osm_file=osm_file, offline=offline)
+
+
+@app.command()
+@handle_errors
+def ingest(
+    out_dir: OutOpt = Path("out"),
+    city: CityOpt = None,
+    place: PlaceOpt = None,
+    bbox: BboxOpt = None,
+    osm_file: OsmFileOpt = None,
+    towers: TowersOpt = None,
+    offline: OfflineOpt = False,
+    strict: StrictOpt = False,
+    name: NameOpt = None,
+    overwrite: OverwriteOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Buildings + towers -> a Sionna-ready scene bundle in OUT/<name>/ (DESIGN §3, §4)."""
+    from twin.config import load_build_config
+    from twin.pipeline import run_ingest
+
+    cfg = load_build_config(config)
+    src = _source(city, place, bbox, osm_file, offline)
+    res = run_ingest(src, out_dir, towers=towers, name=name, config=cfg, strict=strict, overwrite=overwrite)
+    out.print(f"[green]wrote[/] {res.root}: {res.summary()}")
+
+
+# ------------------------------------------------------------------------------------------------ build
+
+
+@app.command()
+@handle_errors
+def build(
+    out_dir: OutOpt = Path("out"),
+    city: CityOpt = None,
+    place: PlaceOpt = None,
+    bbox: BboxOpt = None,
+    osm_file: OsmFileOpt = None,
+    towers: TowersOpt = None,
+    offline: OfflineOpt = False,
+    strict: StrictOpt = False,
+    name: NameOpt = None,
+    overwrite: OverwriteOpt = False,
+    config: ConfigOpt = None,
+    receivers: Annotated[int | None, typer.Option("--receivers", help="Random street-level receivers (count).")] = None,
+    spacing: Annotated[float | None, typer.Option("--spacing", help="Grid receivers every SPACING metres.")] = None,
+    routes: Annotated[int | None, typer.Option("--routes", help="Receivers on this many routes (with velocity).")] = None,
+    max_links: Annotated[int | None, typer.Option("--max-links", help="Trace at most this many links.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Local Dask worker processes.")] = None,
+    scheduler_address: Annotated[str | None, typer.Option("--scheduler-address", envvar="DASK_SCHEDULER_ADDRESS", help="Existing Dask scheduler.")] = None,
+    views: Annotated[str | None, typer.Option("--views", help="Comma-separated views to build after tracing.")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip finished tasks of an earlier run.")] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and estimate; trace nothing.")] = False,
+) -> None:
+    """Ingest + receivers + trace + catalog + previews (+ views) in one command."""
+    from twin.config import load_build_config
+    from twin.pipeline import run_build
+
+    overrides: dict[str, dict] = {"receivers": {}, "dask": {}}
+    modes = [m for m, v in (("random", receivers), ("grid", spacing), ("route", routes)) if v is not None]
+    if len(modes) > 1 and not (modes == ["random", "route"]):
+        raise TwinInputError("choose one of --receivers, --spacing, --routes (or --routes with --receivers as the count)", field="--receivers/--spacing/--routes")
+    if spacing is not None:
+        overrides["receivers"].update(mode="grid", spacing_m=spacing)
+    if routes is not None:
+        overrides["receivers"].update(mode="route", num_routes=routes)
+    if receivers is not None:
+        overrides["receivers"]["count"] = receivers
+        overrides["receivers"].setdefault("mode", "random")
+    if workers is not None:
+        overrides["dask"]["workers"] = workers
+    if scheduler_address:
+        overrides["dask"]["scheduler_address"] = scheduler_address
+    cfg = load_build_config(config, overrides)
+    if max_links is not None:
+        if max_links < 0:
+            raise TwinInputError(f"must be >= 0, got {max_links}", field="--max-links")
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, max_links=max_links)
+    view_list = [v.strip() for v in views.split(",") if v.strip()] if views else []
+    src = _source(city, place, bbox, osm_file, offline)
+    res = run_build(
+        src, out_dir, towers=towers, name=name, config=cfg, strict=strict, overwrite=overwrite,
+        resume=resume, dry_run=dry_run, views=view_list,
+    )
+    out.print(res.summary())
+
+
+# ------------------------------------------------------------------------------------------------- view
+
+
+@view_app.command("build")
+@handle_errors
+def view_build(
+    name: Annotated[str, typer.Argument(help="View name (twin view list).")],
+    root: Annotated[Path, typer.Argument(help="Twin directory, e.g. out/paris.")],
+    config: ConfigOpt = None,
+    workers: Annotated[int | None, typer.Option("--workers")] = None,
+    scheduler_address: Annotated[str | None, typer.Option("--scheduler-address", envvar="DASK_SCHEDULER_ADDRESS")] = None,
+) -> None:
+    """Build one view on an existing build (resumable)."""
+    from twin.config import load_build_config
+    from twin.pipeline import run_views
+
+    overrides: dict[str, dict] = {"dask": {}}
+    if workers is not None:
+        overrides["dask"]["workers"] = workers
+    if scheduler_address:
+        overrides["dask"]["scheduler_address"] = scheduler_address
+    cfg = load_build_config(config, overrides)
+    stats = run_views(root, [name], cfg)
+    out.print(stats)
+
+
+@view_app.command("list")
+@handle_errors
+def view_list() -> None:
+    """The registered views and their defaults."""
+    import dataclasses
+
+    from twin.datasets import available_views, get_view
+
+    for n in available_views():
+        v = get_view(n)
+        defaults = {f.name: f.default for f in dataclasses.fields(v.config_cls)} if dataclasses.is_dataclass(v.config_cls) else {}
+        out.print(f"[bold]{n}[/] ({v.granularity}): {json.dumps(defaults, default=str)}")
+
+
+# ------------------------------------------------------------------------------------------------ bench
+
+
+@bench_app.command("trace")
+@handle_errors
+def bench_trace(
+    cells: Annotated[int, typer.Option("--cells", help="Cells (one carrier).")] = 3,
+    receivers: Annotated[int, typer.Option("--receivers", help="Receivers.")] = 100,
+    naive_receivers: Annotated[int, typer.Option("--naive-receivers", help="Receivers for the naive moving-receiver loop.")] = 20,
+    samples_per_src: Annotated[int | None, typer.Option("--samples-per-src")] = None,
+    repeat: Annotated[int, typer.Option("--repeat", help="Alternating runs of each; the best is kept.")] = 2,
+) -> None:
+    """Pipeline (Dask, shards, catalog) vs bare Sionna PathSolver on the same scene, cells and receivers."""
+    from twin.bench import bench_trace as run
+
+    lines = run(n_cells=cells, n_receivers=receivers, naive_receivers=naive_receivers, samples_per_src=samples_per_src, repeat=repeat)
+    for ln in lines:
+        out.print(ln, highlight=False)
+
+
+@bench_app.command("views")
+@handle_errors
+def bench_views(
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller sizes (smoke run).")] = False,
+    only: Annotated[str | None, typer.Option("--only", help="Comma-separated bench names.")] = None,
+) -> None:
+    """Samples/s per view, and the kernels against Sionna / the straightforward method in the same run."""
+    from twin.bench import bench_views as run
+
+    for ln in run(quick=quick, only=[s.strip() for s in only.split(",")] if only else None):
+        out.print(ln, highlight=False)
+
+
+_mount_catalog()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except TwinError as e:  # raised outside a command body (e.g. while parsing)
+        console.print("[bold red]error:[/] " + _escape(str(e)))
+        sys.exit(e.exit_code)

@@ -1,0 +1,226 @@
+"""Ingest orchestration: one building source + one tower file -> an :class:`AreaBundle` -> files on disk.
+
+``load_area`` resolves the local frame and the area, reads and cleans buildings and towers, and puts masts on
+rooftops; ``write_bundle`` writes scene/, buildings.parquet, towers.parquet and previews/top.png into a
+directory the caller later moves into place atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
+from shapely.geometry import box
+
+from twin.config import IngestConfig, config_hash, to_dict
+from twin.errors import TwinInputError
+from twin.frame import LocalFrame
+from twin.io import atomic_path
+from twin.schema import file_metadata
+
+OSM_LICENCE = "OpenStreetMap data, ODbL 1.0, (c) OpenStreetMap contributors"
+SIONNA_LICENCE = "Sionna RT scene, Apache-2.0 (NVIDIA)"
+
+
+@dataclass
+class AreaBundle:
+    frame: LocalFrame
+    buildings: Any  # twin.ingest.buildings.BuildingSet
+    towers: Any  # twin.ingest.towers.TowerTable
+    area_bbox_wgs84: tuple[float, float, float, float]
+    bounds_local: tuple[float, float, float, float]
+    building_source: str
+    scene_source: str  # "extruded" or "bundled:<name>"
+    bundled_xml: str | None = None
+    towers_note: str = ""
+    licences: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SceneResult:
+    xml_path: str
+    content_hash: str
+
+
+def load_area(src, towers_path: Path, config: IngestConfig, *, strict: bool = False) -> AreaBundle:
+    """Buildings, towers and frame for ``src`` (a :class:`twin.pipeline.BuildingSource`)."""
+    from twin.ingest.buildings import buildings_from_source
+    from twin.ingest.towers import read_towers
+
+    if src.kind == "city" and src.offline:
+        return _load_bundled(src.value, towers_path, config, strict=strict)
+    from twin.ingest.osm import read_buildings_file, read_osm_online
+
+    clip_wgs = None
+    if src.kind == "file":
+        raw = read_buildings_file(src.value)
+        building_source = f"file:{Path(src.value).name}"
+    elif src.kind == "place":
+        raw = read_osm_online(place=src.value)
+        building_source = f"osmnx:place:{src.value}"
+    else:
+        if src.kind == "city":
+            from twin.presets import get_preset
+
+            bbox = get_preset(src.value).bbox
+        else:
+            bbox = src.bbox
+        raw = read_osm_online(bbox=bbox)
+        clip_wgs = box(*bbox)
+        building_source = f"osmnx:bbox:{','.join(f'{v:.6f}' for v in bbox)}"
+    if len(raw) == 0:
+        raise TwinInputError("no buildings in the area", file=src.value, fix="choose a larger area or another file")
+    w, s, e, n = (clip_wgs.bounds if clip_wgs is not None else tuple(raw.total_bounds))
+    frame = LocalFrame(round((s + n) / 2, 7), round((w + e) / 2, 7))
+    area = clip_wgs if clip_wgs is not None else box(w, s, e, n)
+    towers = read_towers(towers_path, frame, config, strict=strict, area=area)
+    freqs = towers.cells["frequency_hz"].to_numpy(dtype=float)
+    bset = buildings_from_source(raw, frame, config, clip=clip_wgs, strict=strict, frequency_hz=float(np.median(freqs)))
+    if len(bset.gdf) == 0:
+        raise TwinInputError("no usable buildings in the area", file=src.value, fix="choose a larger area or another file")
+    x0, y0 = frame.to_local([w, e], [s, n])
+    bounds_local = (float(min(x0)), float(min(y0)), float(max(x0)), float(max(y0)))
+    place_on_roofs(towers.cells, bset, config)
+    return AreaBundle(frame, bset, towers, (w, s, e, n), bounds_local, building_source, "extruded",
+                      towers_note="", licences={"buildings": OSM_LICENCE})
+
+
+def _load_bundled(city: str, towers_path: Path, config: IngestConfig, *, strict: bool) -> AreaBundle:
+    from twin.ingest.bundled import buildings_from_bundled, bundled_scene_info
+    from twin.ingest.towers import read_towers
+    from twin.presets import get_preset
+
+    preset = get_preset(city)
+    info = bundled_scene_info(preset.name)
+    # origin = the scene's (0, 0): anchor the scene point anchor_xy at anchor_latlon
+    lat_a, lon_a = info.anchor_latlon
+    ax, ay = info.anchor_xy
+    lon0, lat0 = LocalFrame(lat_a, lon_a).to_wgs84(-ax, -ay)
+    frame = LocalFrame(round(float(lat0), 8), round(float(lon0), 8))
+    bset = buildings_from_bundled(preset.name, config, frame=frame)
+    xs = []
+    for g in bset.gdf["geometry_local"]:
+        xs.append(g.bounds)
+    b = np.array(xs)
+    bounds_local = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max()))
+    lon, lat = frame.to_wgs84([bounds_local[0], bounds_local[2]], [bounds_local[1], bounds_local[3]])
+    bbox = (float(lon[0]), float(lat[0]), float(lon[1]), float(lat[1]))
+    towers = read_towers(towers_path, frame, config, strict=strict, area=box(*bbox))
+    place_on_roofs(towers.cells, bset, config)
+    return AreaBundle(frame, bset, towers, bbox, bounds_local, f"sionna-rt:{info.name}", f"bundled:{info.name}",
+                      bundled_xml=str(info.xml_path), towers_note=preset.towers_note,
+                      licences={"scene": SIONNA_LICENCE, "buildings": "recovered from the Sionna RT scene meshes"})
+
+
+def place_on_roofs(cells: pd.DataFrame, buildings, config: IngestConfig) -> None:
+    """Mast heights (DESIGN §4): CSV height if given and above the roof, else roof + mast, else the default.
+
+    Updates ``height_m``, ``height_source``, ``z`` and ``quality_flags`` of ``cells`` in place. Heights are
+    metres above local ground.
+    """
+    if len(cells) == 0:
+        return
+    geoms = list(buildings.gdf["geometry_local"])
+    heights = buildings.gdf["height_m"].to_numpy(dtype=float)
+    tree = shapely.STRtree(geoms)
+    pts = shapely.points(cells["x"].to_numpy(dtype=float), cells["y"].to_numpy(dtype=float))
+    idx_pt, idx_b = tree.query(pts, predicate="within")
+    roof = np.full(len(cells), np.nan)
+    for i, j in zip(idx_pt, idx_b, strict=True):
+        roof[i] = np.nanmax([roof[i], heights[j]])
+    h = cells["height_m"].to_numpy(dtype=float) if "height_m" in cells else np.full(len(cells), np.nan)
+    src = cells["height_source"].astype(str).to_numpy() if "height_source" in cells else np.array(["default"] * len(cells))
+    flags = cells["quality_flags"].fillna("").astype(str).to_numpy() if "quality_flags" in cells else np.array([""] * len(cells))
+    new_h, new_src, new_flags = h.copy(), src.copy(), flags.copy()
+    for i in range(len(cells)):
+        has_csv = src[i] == "csv" and np.isfinite(h[i])
+        on_roof = np.isfinite(roof[i])
+        if has_csv and (not on_roof or h[i] >= roof[i] + 0.5):
+            continue
+        if on_roof:
+            if has_csv:
+                new_flags[i] = _flag(flags[i], f"csv height {h[i]:.1f} m below roof {roof[i]:.1f} m: raised to roof + mast")
+            new_h[i] = roof[i] + config.roof_mast_m
+            new_src[i] = "roof"
+        else:
+            new_h[i] = config.default_tower_height_m
+            new_src[i] = "default"
+    cells["height_m"] = new_h
+    cells["height_source"] = new_src
+    cells["z"] = new_h
+    cells["quality_flags"] = new_flags
+
+
+def _flag(old: str, new: str) -> str:
+    return f"{old},{new}" if old else new
+
+
+def scene_dir_hash(scene_dir: Path) -> str:
+    """sha256 over the scene XML and every mesh file (relative names and bytes), in sorted order."""
+    h = hashlib.sha256()
+    for p in sorted(scene_dir.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(scene_dir).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def write_bundle(root: Path, bundle: AreaBundle, config: IngestConfig) -> SceneResult:
+    """scene/, buildings.parquet, towers.parquet, previews/top.png into ``root``."""
+    from twin.ingest.preview import plot_top
+    from twin.ingest.scene import write_scene
+
+    scene_dir = root / "scene"
+    if bundle.bundled_xml:
+        src_dir = Path(bundle.bundled_xml).parent
+        scene_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(bundle.bundled_xml, scene_dir / "scene.xml")
+        shutil.copytree(src_dir / "meshes", scene_dir / "meshes")
+        content_hash = scene_dir_hash(scene_dir)
+    else:
+        m = config.ground_margin_m
+        cx, cy = bundle.towers.cells["x"].to_numpy(dtype=float), bundle.towers.cells["y"].to_numpy(dtype=float)
+        b = bundle.bounds_local
+        gb = (min(b[0], *cx) - m, min(b[1], *cy) - m, max(b[2], *cx) + m, max(b[3], *cy) + m) if len(cx) else (b[0] - m, b[1] - m, b[2] + m, b[3] + m)
+        info = write_scene(bundle.buildings, scene_dir, ground_bounds=gb, ground_material=config.ground_material, materials=None)
+        xml = Path(info.xml_path)
+        if xml.name != "scene.xml":
+            xml.rename(scene_dir / "scene.xml")
+        content_hash = scene_dir_hash(scene_dir)
+    meta = file_metadata(config_hash=config_hash(config), scene_hash=content_hash, view="buildings", config=to_dict(config))
+    write_geoparquet(bundle.buildings.gdf, root / "buildings.parquet", meta)
+    from twin.ingest.towers import towers_to_geodataframe
+
+    tmeta = dict(meta)
+    tmeta["twin.view"] = "towers"
+    write_geoparquet(towers_to_geodataframe(bundle.towers), root / "towers.parquet", tmeta)
+    (root / "previews").mkdir(exist_ok=True)
+    plot_top(bundle.buildings, bundle.towers.cells, None, str(root / "previews" / "top.png"), title=f"{bundle.building_source}")
+    return SceneResult(str(scene_dir / "scene.xml"), content_hash)
+
+
+def write_geoparquet(gdf, path: Path, meta: dict[str, str]) -> None:
+    """GeoParquet (EPSG:4326 ``geometry``; other shapely columns as WKB) with the project's metadata, atomically."""
+    import geopandas as gpd
+
+    gdf = gdf.copy()
+    for c in gdf.columns:
+        if c != gdf.geometry.name and (isinstance(gdf[c], gpd.GeoSeries) or (len(gdf) and isinstance(gdf[c].iloc[0], shapely.Geometry))):
+            gdf[c] = shapely.to_wkb(np.asarray(gdf[c], dtype=object))
+    with atomic_path(path) as tmp:
+        gdf.to_parquet(tmp)
+        t = pq.read_table(tmp)
+        t = t.replace_schema_metadata({**(t.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}})
+        pq.write_table(t, tmp)
+
+
+__all__ = ["AreaBundle", "load_area", "place_on_roofs", "scene_dir_hash", "write_bundle", "write_geoparquet"]
+_ = pa  # re-exported types used in annotations elsewhere

@@ -1,0 +1,136 @@
+"""Dask distribution of trace and view tasks (DESIGN §5).
+
+A :class:`LocalCluster` by default (one single-threaded worker process per machine on a CPU: Dr.Jit's own
+thread pool uses the cores; Mitsuba objects must not be shared across Python threads), or any existing
+cluster through ``scheduler_address`` / ``DASK_SCHEDULER_ADDRESS``. A worker plugin selects the Mitsuba
+variant and sets Dr.Jit's thread count; scenes are cached per worker process (``twin.render.scene_cache``).
+Results stream back with ``as_completed``; the caller writes and registers each shard as it arrives.
+Workers read the scene and the CIR shards by path: on a multi-machine cluster the build directory must be on
+a file system all workers see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from distributed import Client, LocalCluster, as_completed
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from twin.config import DaskConfig
+
+log = logging.getLogger(__name__)
+
+
+class TwinWorkerPlugin(WorkerPlugin):
+    """Sets up Mitsuba/Dr.Jit once per worker process: libLLVM, the variant (CUDA if a GPU is there), threads."""
+
+    name = "twin-setup"
+
+    def __init__(self, drjit_threads: int = 0) -> None:
+        self.drjit_threads = int(drjit_threads)
+
+    def setup(self, worker: Any) -> None:  # pragma: no cover - runs in the worker process
+        setup_worker_process(self.drjit_threads)
+
+
+def setup_worker_process(drjit_threads: int = 0) -> str:
+    """Prepare this process for tracing; returns the Mitsuba variant in use."""
+    from twin.llvm import setup_mitsuba
+
+    if drjit_threads > 0:
+        os.environ["TWIN_DRJIT_THREADS"] = str(drjit_threads)
+    variant = setup_mitsuba()
+    n = int(os.environ.get("TWIN_DRJIT_THREADS", "0") or 0)
+    if n > 0:
+        import drjit as dr
+
+        dr.set_thread_count(n)
+    return variant
+
+
+def _drjit_threads(cfg: DaskConfig) -> int:
+    if cfg.drjit_threads > 0:
+        return cfg.drjit_threads
+    return max(1, (os.cpu_count() or 1) // max(1, cfg.workers))
+
+
+@contextlib.contextmanager
+def dask_client(cfg: DaskConfig) -> Iterator[Client]:
+    """A connected client: the configured/env scheduler, else a fresh LocalCluster closed on exit."""
+    from twin.llvm import ensure_llvm_env
+
+    ensure_llvm_env()  # worker processes inherit DRJIT_LIBLLVM_PATH
+    address = cfg.scheduler_address or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    threads = _drjit_threads(cfg)
+    os.environ["TWIN_DRJIT_THREADS"] = str(threads)
+    if address:
+        log.info("connecting to Dask scheduler at %s", address)
+        client = Client(address, timeout="30s")
+        client.register_plugin(TwinWorkerPlugin(cfg.drjit_threads))
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(
+        n_workers=cfg.workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        memory_limit=cfg.memory_limit,
+        silence_logs=logging.ERROR,
+    )
+    client = Client(cluster)
+    client.register_plugin(TwinWorkerPlugin(threads))
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+        with contextlib.suppress(Exception):
+            cluster.close()
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str  # stable Dask key
+    fn: Callable[..., Any]
+    args: tuple
+    weight: int = 1  # for progress (e.g. links)
+
+
+def run_jobs(
+    client: Client,
+    jobs: Sequence[Job],
+    on_result: Callable[[Job, Any], None],
+    *,
+    retries: int = 3,
+    on_progress: Callable[[Job], None] | None = None,
+) -> None:
+    """Submit ``jobs``, call ``on_result(job, result)`` in the driver as each finishes (any order).
+
+    A job whose worker dies is rescheduled by Dask (``distributed.scheduler.allowed-failures``); a job
+    that raises is retried ``retries`` times, then its exception propagates and the remaining futures are
+    cancelled. Results already handed to ``on_result`` stay written (resume picks up the rest).
+    """
+    if not jobs:
+        return
+    by_key = {j.key: j for j in jobs}
+    futures = [client.submit(j.fn, *j.args, key=j.key, retries=retries, pure=False) for j in jobs]
+    try:
+        for fut in as_completed(futures):
+            job = by_key[fut.key]
+            result = fut.result()
+            on_result(job, result)
+            fut.release()
+            if on_progress:
+                on_progress(job)
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
