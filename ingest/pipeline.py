@@ -28,6 +28,15 @@ from twin.schema import file_metadata
 
 OSM_LICENCE = "OpenStreetMap data, ODbL 1.0, (c) OpenStreetMap contributors"
 SIONNA_LICENCE = "Sionna RT scene, Apache-2.0 (NVIDIA)"
+USER_TOWERS_LICENCE = "supplied by the user: the licence of the tower file's own source applies (CellMapper, OpenCelliD CC BY-SA 4.0, ...)"
+SHIPPED_TOWERS_LICENCE = "synthetic sites written for twin, CC0-1.0"
+
+
+def _towers_licence(preset, towers_path: Path) -> str:
+    shipped = preset.towers_path()
+    if shipped is not None and Path(towers_path).resolve() == shipped.resolve():
+        return SHIPPED_TOWERS_LICENCE
+    return USER_TOWERS_LICENCE
 
 
 @dataclass
@@ -90,26 +99,21 @@ def load_area(src, towers_path: Path, config: IngestConfig, *, strict: bool = Fa
     bounds_local = (float(min(x0)), float(min(y0)), float(max(x0)), float(max(y0)))
     place_on_roofs(towers.cells, bset, config)
     return AreaBundle(frame, bset, towers, (w, s, e, n), bounds_local, building_source, "extruded",
-                      towers_note="", licences={"buildings": OSM_LICENCE})
+                      towers_note="", licences={"buildings": OSM_LICENCE, "towers": USER_TOWERS_LICENCE})
 
 
 def _load_bundled(city: str, towers_path: Path, config: IngestConfig, *, strict: bool) -> AreaBundle:
-    from twin.ingest.bundled import buildings_from_bundled, bundled_scene_info
+    from twin.ingest.bundled import bundled_buildings, bundled_scene_info
     from twin.ingest.towers import read_towers
     from twin.presets import get_preset
 
     preset = get_preset(city)
-    info = bundled_scene_info(preset.name)
-    # origin = the scene's (0, 0): anchor the scene point anchor_xy at anchor_latlon
-    lat_a, lon_a = info.anchor_latlon
-    ax, ay = info.anchor_xy
-    lon0, lat0 = LocalFrame(lat_a, lon_a).to_wgs84(-ax, -ay)
-    frame = LocalFrame(round(float(lat0), 8), round(float(lon0), 8))
-    bset = buildings_from_bundled(preset.name, config, frame=frame)
-    xs = []
-    for g in bset.gdf["geometry_local"]:
-        xs.append(g.bounds)
-    b = np.array(xs)
+    info = bundled_scene_info(preset.bundled_scene)
+    frame = info.frame  # origin = the scene's (0, 0), anchored by the landmark (DESIGN §4)
+    # carriers first (materials must be valid there), then the towers again against the area
+    freqs = read_towers(towers_path, frame, config, strict=strict).cells["frequency_hz"].to_numpy(dtype=float)
+    bset, _ = bundled_buildings(preset.bundled_scene, config, frequency_hz=sorted(set(freqs.tolist())))
+    b = np.array([g.bounds for g in bset.gdf["geometry_local"]])
     bounds_local = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max()))
     lon, lat = frame.to_wgs84([bounds_local[0], bounds_local[2]], [bounds_local[1], bounds_local[3]])
     bbox = (float(lon[0]), float(lat[0]), float(lon[1]), float(lat[1]))
@@ -117,7 +121,20 @@ def _load_bundled(city: str, towers_path: Path, config: IngestConfig, *, strict:
     place_on_roofs(towers.cells, bset, config)
     return AreaBundle(frame, bset, towers, bbox, bounds_local, f"sionna-rt:{info.name}", f"bundled:{info.name}",
                       bundled_xml=str(info.xml_path), towers_note=preset.towers_note,
-                      licences={"scene": SIONNA_LICENCE, "buildings": "recovered from the Sionna RT scene meshes"})
+                      licences={"scene": SIONNA_LICENCE, "buildings": "recovered from the Sionna RT scene meshes",
+                                "towers": _towers_licence(preset, towers_path)})
+
+
+def towers_summary(towers) -> dict[str, Any]:
+    """Each row's fate for the manifest: counts, kept row numbers, and every repaired/skipped row with why."""
+    kept = [r.row for r in towers.reports if r.status == "kept"]
+    other = [
+        {"row": r.row, "status": r.status, "reason": r.reason, "field": r.field, "cell_id": r.cell_id, "fix": r.fix}
+        for r in towers.reports
+        if r.status != "kept"
+    ]
+    return {"file": towers.source_file, "layout": towers.layout, "delimiter": towers.delimiter,
+            "counts": dict(towers.counts), "kept_rows": kept, "repaired_or_skipped": other}
 
 
 def place_on_roofs(cells: pd.DataFrame, buildings, config: IngestConfig) -> None:

@@ -7,6 +7,7 @@ end; ``run_build`` adds receivers, the Dask-distributed trace with resume, the c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -215,7 +216,7 @@ def _ingest_into(root: Path, name: str, src: BuildingSource, towers_path: Path, 
                 "status": "done",
                 "seconds": round(time.perf_counter() - t0, 2),
                 "buildings": bundle.buildings.report,
-                "towers": bundle.towers.summary(),
+                "towers": ip.towers_summary(bundle.towers),
                 **counts,
                 "updated_at": now_iso(),
             }
@@ -362,15 +363,11 @@ def _load_plan(root: Path) -> list:
 
 def trace_build(root: Path, config: BuildConfig, *, resume: bool = True, dry_run: bool = False) -> BuildResult:
     """Receivers, then every trace task not already in the catalog, as Dask tasks; shards streamed in."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from twin.catalog import Catalog, write_shard
-    from twin.render.distributed import Job, dask_client, run_jobs
+    from twin.catalog import Catalog
     from twin.render.plan import plan_trace_tasks
 
     m = read_manifest(root)
     scene_hash = m["scene"]["hash"]
-    scene_xml = str((root / m["scene"]["xml"]).resolve())
     cells = _read_cells(root)
     receivers = ensure_receivers(root, config)
     tasks = plan_trace_tasks(cells, receivers, config.trace, scene_hash=scene_hash, max_links=config.max_links)
@@ -385,13 +382,57 @@ def trace_build(root: Path, config: BuildConfig, *, resume: bool = True, dry_run
         res.dry_run = True
         res.estimate_s = sum(t.n_links for t in todo) / rate if rate else None
         return res
-    write_json_atomic(root / "render_plan.json", plan_doc)
+    if todo or not (root / "render_plan.json").exists():
+        write_json_atomic(root / "render_plan.json", plan_doc)
+    set_stage(root, "trace", status="running", tasks=len(tasks), config=to_dict(config.trace))
+    t0 = time.perf_counter()
+    stats = execute_trace_tasks(root, todo, cells, receivers, config, manifest=m)
+    elapsed = time.perf_counter() - t0
+    res.links_traced = stats["links"]
+    entries = cat.entries(view="cir")
+    res.links_with_paths = int(sum(entries.column("rows").to_pylist())) if entries.num_rows else 0
+    info = {"status": "done", "tasks": len(tasks), "links_planned": res.links_planned, "links_with_paths": res.links_with_paths}
+    if stats["links"]:
+        info.update(last_run_links=stats["links"], last_run_seconds=round(elapsed, 2), links_per_s=round(stats["links"] / elapsed, 2))
+    set_stage(root, "trace", **info)
+    if todo or not (root / "previews" / "path_gain.png").exists():
+        _path_gain_preview(root)
+    return res
+
+
+def execute_trace_tasks(
+    root: Path,
+    todo: list,
+    cells: pd.DataFrame,
+    receivers: pd.DataFrame,
+    config: BuildConfig,
+    *,
+    manifest: dict,
+    client=None,
+    progress: bool = True,
+) -> dict[str, int]:
+    """Run trace tasks as Dask jobs; each finished shard is written atomically and registered at once."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from twin.catalog import Catalog, write_shard
+    from twin.render.distributed import Job, dask_client, run_jobs
+
+    m = manifest
+    scene_hash = m["scene"]["hash"]
+    scene_xml = str((root / m["scene"]["xml"]).resolve())
     trace_cfg = to_dict(config.trace)
-    cells_by_id = cells.set_index("cell_id", drop=False)
-    rx_by_id = receivers.set_index("rx_id", drop=False)
     cfg_hash = config_hash(config.trace)
     bbox = tuple(m["area"]["bbox_wgs84"])
-    set_stage(root, "trace", status="running", tasks=len(tasks), config=trace_cfg)
+    cat = Catalog(root)
+    cells_by_id = cells.set_index("cell_id", drop=False)
+    rx_by_id = receivers.set_index("rx_id", drop=False)
     jobs = [
         Job(
             key=t.dask_key(),
@@ -403,6 +444,8 @@ def trace_build(root: Path, config: BuildConfig, *, resume: bool = True, dry_run
     ]
     task_by_dask = {t.dask_key(): t for t in todo}
     stats = {"links": 0, "rows": 0}
+    if not jobs:
+        return stats
     t0 = time.perf_counter()
 
     def on_result(job: Job, table: pa.Table) -> None:
@@ -415,29 +458,23 @@ def trace_build(root: Path, config: BuildConfig, *, resume: bool = True, dry_run
         stats["links"] += t.n_links
         stats["rows"] += table.num_rows
 
-    if jobs:
-        with dask_client(config.dask) as client, Progress(
-            TextColumn("[bold]trace[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("links"),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
-        ) as prog:
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(dask_client(config.dask))
+        on_progress = None
+        if progress:
+            prog = stack.enter_context(Progress(
+                TextColumn("[bold]trace[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("links"),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
+            ))
             bar = prog.add_task("trace", total=sum(j.weight for j in jobs), rate="")
 
             def on_progress(job: Job) -> None:
                 el = time.perf_counter() - t0
                 prog.update(bar, advance=job.weight, rate=f"{stats['links'] / max(el, 1e-9):.1f} links/s")
 
-            run_jobs(client, jobs, on_result, retries=config.dask.retries, on_progress=on_progress)
-    elapsed = time.perf_counter() - t0
-    res.links_traced = stats["links"]
-    entries = cat.entries(view="cir")
-    res.links_with_paths = int(sum(entries.column("rows").to_pylist())) if entries.num_rows else 0
-    info = {"status": "done", "tasks": len(tasks), "links_planned": res.links_planned, "links_with_paths": res.links_with_paths}
-    if stats["links"]:
-        info.update(last_run_links=stats["links"], last_run_seconds=round(elapsed, 2), links_per_s=round(stats["links"] / elapsed, 2))
-    set_stage(root, "trace", **info)
-    if jobs or not (root / "previews" / "path_gain.png").exists():
-        _path_gain_preview(root)
-    return res
+        run_jobs(client, jobs, on_result, retries=config.dask.retries, on_progress=on_progress)
+    return stats
 
 
 def _measured_rate(m: dict) -> float | None:
