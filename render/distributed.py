@@ -22,8 +22,13 @@ from distributed import Client, LocalCluster, as_completed
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from twin.config import DaskConfig
+from twin.errors import TwinError
 
 log = logging.getLogger(__name__)
+
+
+class TaskFailed(TwinError):
+    """A trace or view task raised on a worker (its traceback is logged with -vv)."""
 
 
 class TwinWorkerPlugin(WorkerPlugin):
@@ -125,7 +130,13 @@ def run_jobs(
     try:
         for fut in as_completed(futures):
             job = by_key[fut.key]
-            result = fut.result()
+            try:
+                result = fut.result()
+            except TwinError:
+                raise
+            except Exception as e:  # a task's own failure, after its retries
+                log.debug("task %s failed", job.key, exc_info=True)
+                raise TaskFailed(f"task {job.key} failed after {retries} retries: {type(e).__name__}: {e}") from e
             on_result(job, result)
             fut.release()
             if on_progress:
