@@ -91,8 +91,7 @@ def load_area(src, towers_path: Path, config: IngestConfig, *, strict: bool = Fa
     frame = LocalFrame(round((s + n) / 2, 7), round((w + e) / 2, 7))
     area = clip_wgs if clip_wgs is not None else box(w, s, e, n)
     towers = read_towers(towers_path, frame, config, strict=strict, area=area)
-    freqs = towers.cells["frequency_hz"].to_numpy(dtype=float)
-    bset = buildings_from_source(raw, frame, config, clip=clip_wgs, strict=strict, frequency_hz=float(np.median(freqs)))
+    bset = buildings_from_source(raw, frame, config, clip=clip_wgs, strict=strict, frequency_hz=None)
     if len(bset.gdf) == 0:
         raise TwinInputError("no usable buildings in the area", file=src.value, fix="choose a larger area or another file")
     x0, y0 = frame.to_local([w, e], [s, n])
@@ -110,9 +109,9 @@ def _load_bundled(city: str, towers_path: Path, config: IngestConfig, *, strict:
     preset = get_preset(city)
     info = bundled_scene_info(preset.bundled_scene)
     frame = info.frame  # origin = the scene's (0, 0), anchored by the landmark (DESIGN §4)
-    # carriers first (materials must be valid there), then the towers again against the area
-    freqs = read_towers(towers_path, frame, config, strict=strict).cells["frequency_hz"].to_numpy(dtype=float)
-    bset, _ = bundled_buildings(preset.bundled_scene, config, frequency_hz=sorted(set(freqs.tolist())))
+    # materials keep their ITU type at every carrier: outside ITU-R P.2040's ranges the tracer extrapolates the
+    # fit (twin.render.itu) and the manifest lists where it does
+    bset, _ = bundled_buildings(preset.bundled_scene, config, frequency_hz=None)
     b = np.array([g.bounds for g in bset.gdf["geometry_local"]])
     bounds_local = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max()))
     lon, lat = frame.to_wgs84([bounds_local[0], bounds_local[2]], [bounds_local[1], bounds_local[3]])
@@ -123,6 +122,21 @@ def _load_bundled(city: str, towers_path: Path, config: IngestConfig, *, strict:
                       bundled_xml=str(info.xml_path), towers_note=preset.towers_note,
                       licences={"scene": SIONNA_LICENCE, "buildings": "recovered from the Sionna RT scene meshes",
                                 "towers": _towers_licence(preset, towers_path)})
+
+
+def material_notes(materials, frequencies_hz) -> dict[str, list[float]]:
+    """ITU materials whose ITU-R P.2040 fit is extrapolated at some carrier: {material: [carriers in Hz]}."""
+    from twin.render.itu import itu_parameters
+
+    out: dict[str, list[float]] = {}
+    for mname in sorted(set(materials)):
+        try:
+            bad = [float(f) for f in sorted(set(frequencies_hz)) if itu_parameters(mname, float(f))[2]]
+        except ValueError:
+            continue
+        if bad:
+            out[mname] = bad
+    return out
 
 
 def towers_summary(towers) -> dict[str, Any]:

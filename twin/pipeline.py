@@ -217,6 +217,10 @@ def _ingest_into(root: Path, name: str, src: BuildingSource, towers_path: Path, 
                 "seconds": round(time.perf_counter() - t0, 2),
                 "buildings": bundle.buildings.report,
                 "towers": ip.towers_summary(bundle.towers),
+                "materials_extrapolated_hz": ip.material_notes(
+                    list(bundle.buildings.gdf["material"]) + [config.ingest.ground_material, "marble", "metal", "wood"]
+                    if bundle.bundled_xml else list(bundle.buildings.gdf["material"]) + [config.ingest.ground_material],
+                    bundle.towers.cells["frequency_hz"].tolist()),
                 **counts,
                 "updated_at": now_iso(),
             }
@@ -491,27 +495,26 @@ def _trace_job(scene_xml: str, cells: dict, receivers: dict, trace_cfg: dict, sc
 
 
 def _path_gain_preview(root: Path) -> None:
-    """previews/path_gain.png: best-server received power per receiver (dBm)."""
+    """previews/path_gain.png: best-server path gain per receiver (dB, max over cells)."""
+    from types import SimpleNamespace
+
+    import shapely
+
     from twin.catalog import Catalog
     from twin.ingest.preview import plot_path_gain
 
-    cat = Catalog(root)
-    ent = cat.entries(view="cir")
+    ent = Catalog(root).entries(view="cir")
     if ent.num_rows == 0:
         return
-    cells = _read_cells(root)[["cell_id", "tx_power_dbm"]]
-    tabs = [pq.read_table(root / p, columns=["tx_id", "rx_id", "rx_x", "rx_y", "path_gain_db"]) for p in ent.column("path").to_pylist()]
-    df = pa.concat_tables(tabs).to_pandas().merge(cells, left_on="tx_id", right_on="cell_id", how="left")
-    df["rx_power_dbm"] = df["tx_power_dbm"] + df["path_gain_db"]
-    best = df.groupby("rx_id").agg(x=("rx_x", "first"), y=("rx_y", "first"), p=("rx_power_dbm", "max")).reset_index()
+    tabs = [pq.read_table(root / p, columns=["rx_id", "rx_x", "rx_y", "path_gain_db"]) for p in ent.column("path").to_pylist()]
+    df = pa.concat_tables(tabs).to_pandas()
+    best = df.groupby("rx_id").agg(x=("rx_x", "first"), y=("rx_y", "first"), g=("path_gain_db", "max")).reset_index()
     b = pq.read_table(root / "buildings.parquet", columns=["geometry_local", "height_m"]).to_pandas()
-    import shapely
-
-    b["geometry"] = shapely.from_wkb(b["geometry_local"])
-    (root / "previews").mkdir(exist_ok=True)
+    b["geometry_local"] = shapely.from_wkb(b["geometry_local"])
     with atomic_path(root / "previews" / "path_gain.png") as tmp:
-        plot_path_gain(np.c_[best["x"], best["y"]], best["p"].to_numpy(), b, str(tmp) + ".png")
-        shutil.move(str(tmp) + ".png", tmp)
+        out = plot_path_gain(np.c_[best["x"], best["y"]], best["g"].to_numpy(), SimpleNamespace(gdf=b), str(tmp) + ".png",
+                             title="best-server path gain (dB)")
+        shutil.move(str(out), tmp)
 
 
 # ------------------------------------------------------------------------------------------------ views
