@@ -251,9 +251,10 @@ class BuildResult:
             est = f", about {self.estimate_s:.0f} s on this machine" if self.estimate_s else ""
             return (f"dry run: {self.tasks_total} trace tasks ({self.tasks_skipped} already done), "
                     f"{self.links_planned} links{est}; nothing traced")
-        s = (f"[green]built[/] {self.root}: {self.links_traced} links traced in this run "
-             f"({self.tasks_total - self.tasks_skipped} of {self.tasks_total} tasks; {self.tasks_skipped} resumed), "
-             f"{self.links_with_paths} links with paths in the catalog, {self.seconds:.1f} s")
+        s = (f"[green]built[/] {self.root}: {self.links_with_paths} links with paths in the catalog (CIR rows) of "
+             f"{self.links_planned} tower-receiver pairs; this run traced {self.links_traced} pairs "
+             f"({self.tasks_total - self.tasks_skipped} of {self.tasks_total} tasks, {self.tasks_skipped} already done) "
+             f"in {self.seconds:.1f} s")
         for v, st in self.views.items():
             s += f"\n  view {v}: {st}"
         return s
@@ -365,7 +366,7 @@ def _load_plan(root: Path) -> list:
     return [TraceTask(t["key"], t["carrier_hz"], tuple(t["cell_ids"]), tuple(t["rx_ids"]), t["rx_batch"]) for t in d["tasks"]]
 
 
-def trace_build(root: Path, config: BuildConfig, *, resume: bool = True, dry_run: bool = False) -> BuildResult:
+def trace_build(root: Path, config: BuildConfig, *, resume: bool = True, dry_run: bool = False, client=None) -> BuildResult:
     """Receivers, then every trace task not already in the catalog, as Dask tasks; shards streamed in."""
     from twin.catalog import Catalog
     from twin.render.plan import plan_trace_tasks
@@ -390,7 +391,7 @@ def trace_build(root: Path, config: BuildConfig, *, resume: bool = True, dry_run
         write_json_atomic(root / "render_plan.json", plan_doc)
     set_stage(root, "trace", status="running", tasks=len(tasks), config=to_dict(config.trace))
     t0 = time.perf_counter()
-    stats = execute_trace_tasks(root, todo, cells, receivers, config, manifest=m)
+    stats = execute_trace_tasks(root, todo, cells, receivers, config, manifest=m, client=client)
     elapsed = time.perf_counter() - t0
     res.links_traced = stats["links"]
     entries = cat.entries(view="cir")

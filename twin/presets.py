@@ -39,7 +39,7 @@ register_preset(
         name="paris",
         description="Place Charles-de-Gaulle (Etoile), Paris: about 850 m x 680 m around the Arc de Triomphe",
         bundled_scene="etoile",
-        bbox=(2.2893, 48.8707, 2.3008, 48.8768),
+        bbox=(2.2920, 48.8710, 2.3023, 48.8762),  # the etoile scene's extent
         towers_csv="paris_towers.csv",
         towers_note="synthetic CellMapper-layout sites shipped with twin (see twin/data/README.md)",
     )

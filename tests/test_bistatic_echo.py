@@ -1,0 +1,265 @@
+"""Bistatic-echo view on a hand-built scene: two sites, one target, one wall (Mitsuba XML + PLY in tmp_path).
+
+Oracles: type I delay = site distance / c, type II delay = (|A-T| + |T-B|) / c with T the TR 38.901 scattering
+point (human: 1.5 m above the ground for 1.75 m, Table 7.9.6.1-2), the wall's specular echo = image-method
+path length / c, and the observed tap = true delay in samples + (STO_rx - STO_tx).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from twin.config import from_mapping
+from twin.datasets.bistatic_echo import (
+    NUMEROLOGIES,
+    SPEED_OF_LIGHT,
+    BistaticEchoConfig,
+    Site,
+    classify,
+    delay_taps,
+    line_of_sight,
+    rooftop_sites,
+)
+from twin.datasets.registry import ViewInputs, get_view
+from twin.errors import TwinInputError
+from twin.schema import tensor_to_numpy
+
+C = SPEED_OF_LIGHT
+
+
+def _ply(path, verts, faces):
+    with open(path, "w") as f:
+        f.write("ply\nformat ascii 1.0\n")
+        f.write(f"element vertex {len(verts)}\nproperty float x\nproperty float y\nproperty float z\n")
+        f.write(f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n")
+        for v in verts:
+            f.write(f"{v[0]:f} {v[1]:f} {v[2]:f}\n")
+        for fc in faces:
+            f.write(f"3 {fc[0]} {fc[1]} {fc[2]}\n")
+
+
+def _scene(tmp_path, wall, name="scene.xml", wall_material="metal"):
+    """A concrete ground square (z = 0, 400 m) and one wall (metal or concrete) given by its 4 corners."""
+    (tmp_path / "meshes").mkdir(exist_ok=True)
+    _ply(tmp_path / "meshes" / "ground.ply", [(-150, -150, 0), (250, -150, 0), (250, 250, 0), (-150, 250, 0)],
+         [(0, 1, 2), (0, 2, 3)])
+    _ply(tmp_path / "meshes" / f"wall-{name}.ply", wall, [(0, 1, 2), (0, 2, 3)])
+    xml = f"""<scene version="2.1.0">
+<bsdf type="itu-radio-material" id="concrete"><string name="type" value="concrete"/>
+<float name="thickness" value="0.2"/></bsdf>
+<bsdf type="itu-radio-material" id="metal"><string name="type" value="metal"/>
+<float name="thickness" value="0.01"/></bsdf>
+<shape type="ply" id="mesh-ground"><string name="filename" value="meshes/ground.ply"/>
+<boolean name="face_normals" value="true"/><ref id="concrete" name="bsdf"/></shape>
+<shape type="ply" id="mesh-wall"><string name="filename" value="meshes/wall-{name}.ply"/>
+<boolean name="face_normals" value="true"/><ref id="{wall_material}" name="bsdf"/></shape>
+</scene>"""
+    p = tmp_path / name
+    p.write_text(xml)
+    return str(p)
+
+
+def _towers(sites):
+    return pa.Table.from_pylist([dict(cell_id=f"c{i}", site_id=s, x=p[0], y=p[1], z=p[2], azimuth_deg=0.0,
+                                      tilt_deg=0.0, frequency_hz=3.5e9, tx_power_dbm=46.0)
+                                 for i, (s, p) in enumerate(sites)])
+
+
+A, B = (0.0, 0.0, 20.0), (100.0, 0.0, 20.0)
+
+
+def _run(scene_path, target_xy, seed=3, **cfg):
+    """The view with its single human target pinned at ``target_xy`` (box on the ground at z = 0)."""
+    from twin.datasets.bistatic_echo import BistaticEchoView, sites_from_towers
+
+    config = BistaticEchoConfig(num_targets=1, num_snapshots=1, target_kinds=("human",), samples_per_src=20_000,
+                                samples_per_sp=20_000, **cfg)
+    view = BistaticEchoView()
+    sites = sites_from_towers(_towers([("A", A), ("B", B)]))
+    placement = [(np.array([[target_xy[0], target_xy[1], 1.75 / 2]]), np.array([0.0]))]
+    return view.to_table(view.trace(scene_path, sites, config, seed, placements=placement), config), config
+
+
+def _row(table, tx, rx):
+    rows = [r for r in table.to_pylist() if r["tx_site"] == tx and r["rx_site"] == rx]
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_types_delays_and_taps(tmp_path):
+    # wall parallel to the baseline at y = -30 (its normal faces +y): A -> wall -> B is a specular echo
+    wall = [(20, -30, 0), (80, -30, 0), (80, -30, 40), (20, -30, 40)]
+    table, cfg = _run(_scene(tmp_path, wall), (50.0, 30.0))
+    fs = NUMEROLOGIES[cfg.numerology].sampling_rate_hz
+    assert table.num_rows == 4  # (A, B) x (A, B)
+    T = np.array([50.0, 30.0, 1.5])  # human scattering point
+    ab = _row(table, "A", "B")
+    types = ab["path_type"]
+    tau = np.array(ab["path_tau_s"])
+    # type I: distance / c
+    (i1,) = [i for i, t in enumerate(types) if t == 1]
+    assert abs(tau[i1] - 100.0 / C) < 0.1e-9
+    # type II: the two legs / c, target 0
+    i2 = [i for i, t in enumerate(types) if t == 2]
+    assert len(i2) == 1 and ab["path_target"][i2[0]] == 0
+    legs = np.linalg.norm(T - A) + np.linalg.norm(T - B)
+    assert abs(tau[i2[0]] - legs / C) < 0.1e-9
+    # the wall echo: image of B in y = -30 -> type III, no target
+    b_img = np.array([100.0, -60.0, 20.0])
+    i3 = [i for i, t in enumerate(types) if t == 3 and ab["path_target"][i] == -1
+          and abs(tau[i] - np.linalg.norm(b_img - A) / C) < 0.1e-9]
+    assert len(i3) == 1 and ab["path_interactions"][i3[0]] == [1]
+    # monostatic echo A -> T -> A is type II too
+    aa = _row(table, "A", "A")
+    i2a = [i for i, t in enumerate(aa["path_type"]) if t == 2]
+    assert len(i2a) == 1 and abs(aa["path_tau_s"][i2a[0]] - 2 * np.linalg.norm(T - A) / C) < 0.1e-9
+    assert 1 not in aa["path_type"]
+    # observed taps: true delay in samples + STO difference, for every path
+    diff = ab["sto_rx_samples"] - ab["sto_tx_samples"]
+    assert ab["sto_diff_samples"] == diff
+    assert np.allclose(ab["path_observed_samples"], tau * fs + diff, rtol=0, atol=1e-6)
+    h = tensor_to_numpy(table.column("h_clean"), table.schema.field("h_clean"))
+    idx = [r["tx_site"] + r["rx_site"] for r in table.to_pylist()].index("AB")
+    hc = h[idx, :, 0] + 1j * h[idx, :, 1]
+    assert int(np.argmax(np.abs(hc))) == round(tau[i1] * fs + diff)  # the LOS path dominates
+    # the noisy channel differs from the clean one by the link-budget noise level
+    hn = tensor_to_numpy(table.column("h"), table.schema.field("h"))[idx]
+    resid = (hn[:, 0] - h[idx, :, 0]) ** 2 + (hn[:, 1] - h[idx, :, 1]) ** 2
+    assert resid.mean() == pytest.approx(ab["noise_var"], rel=0.25)
+    kT = 1.380649e-23 * 290
+    assert ab["noise_var"] == pytest.approx(kT * 10 ** 0.5 * 30e3 / 10 ** (46 / 10 - 3))
+    # ground truth for the target: position and scattering point
+    assert ab["target_sp_z"] == [pytest.approx(1.5)] and ab["target_x"] == [50.0]
+
+
+def test_hidden_target_echo_is_type_iii(tmp_path):
+    # a wall between the target and B only: B -> T crosses it (x = 90, 3 < y < 15), A-B and A-T do not
+    wall = [(90, 3, 0), (90, 15, 0), (90, 15, 30), (90, 3, 30)]
+    path = _scene(tmp_path, wall, "hidden.xml", wall_material="concrete")
+    table, _ = _run(path, (50.0, 30.0))
+    T = np.array([50.0, 30.0, 1.5])
+    import mitsuba as mi  # noqa: F401 - variant set by the view
+    from sionna.rt import load_scene
+
+    mi_scene = load_scene(path).mi_scene
+    assert line_of_sight(mi_scene, [A], [T])[0] and not line_of_sight(mi_scene, [B], [T])[0]
+    assert line_of_sight(mi_scene, [A], [B])[0]
+    aa = _row(table, "A", "A")
+    assert 2 in aa["path_type"]  # A sees the target
+    for tx, rx in (("A", "B"), ("B", "A"), ("B", "B")):
+        r = _row(table, tx, rx)
+        echoes = [(t, i) for t, g, i in zip(r["path_type"], r["path_target"], r["path_interactions"], strict=True)
+                  if g == 0]
+        assert 2 not in [t for t, _ in echoes]  # a blocked leg is never type II
+        if tx != rx:  # A -> T -> (through the wall) -> B: one refraction (code 4) on B's leg, type III
+            assert (3, [16, 4] if tx == "A" else [4, 16]) in echoes
+    ab = _row(table, "A", "B")
+    assert 1 in ab["path_type"]
+    # deterministic for the seed (targets, STOs, noise, traced paths)
+    again, _ = _run(path, (50.0, 30.0))
+    assert again.to_pylist() == table.to_pylist()
+    other, _ = _run(path, (50.0, 30.0), seed=4)
+    assert other.column("h").to_pylist() != table.column("h").to_pylist()
+
+
+def test_random_placement_through_the_registry(tmp_path):
+    """``twin build`` path: the registered view draws targets on the ground, clear of the wall."""
+    from sionna.rt import load_scene
+    from sionna.rt.rcs.tr38901.parameters import get_target_parameters
+
+    from twin.datasets.bistatic_echo import _clear_around
+
+    wall = [(20, -30, 0), (80, -30, 0), (80, -30, 40), (20, -30, 40)]
+    path = _scene(tmp_path, wall, "rand.xml")
+    cfg = BistaticEchoConfig(num_targets=2, num_snapshots=2, samples_per_src=10_000, samples_per_sp=10_000,
+                             store_clean=False)
+    inputs = ViewInputs(cir=pa.table({}), towers=_towers([("A", A), ("B", B)]), receivers=pa.table({}),
+                        scene_path=path, seed=9, manifest={})
+    table = get_view("bistatic_echo")(inputs, cfg)
+    assert table.num_rows == 2 * 4 and "h_clean" not in table.column_names
+    mi_scene = load_scene(path).mi_scene
+    for snap in (0, 1):
+        r = [x for x in table.to_pylist() if x["snapshot"] == snap][0]
+        assert r["target_kind"] == ["human", "vehicle"]
+        c = np.column_stack([r["target_x"], r["target_y"], np.zeros(2)])
+        assert np.all((c[:, 0] >= -100) & (c[:, 0] <= 200) & (c[:, 1] >= -100) & (c[:, 1] <= 100))
+        assert _clear_around(mi_scene, c, 1.0).all()
+        car_h = get_target_parameters("vehicle-single-sp", 2).dimensions[2]  # TR 38.901 Table 7.9.1-1
+        assert r["target_z"] == [pytest.approx(1.75 / 2), pytest.approx(car_h / 2)]
+    with pytest.raises(TwinInputError, match="scene"):
+        get_view("bistatic_echo")(ViewInputs(cir=pa.table({}), towers=inputs.towers, receivers=pa.table({}),
+                                             scene_path=str(tmp_path / "missing.xml"), seed=0, manifest={}), cfg)
+
+
+def test_delay_taps_and_classify_units():
+    o = NUMEROLOGIES["nr_fr1_100mhz"]
+    h = delay_taps(np.array([0.5 - 0.5j]), np.array([37.0]), o, 64)
+    assert np.argmax(np.abs(h)) == 37 and h[37] == pytest.approx(0.5 - 0.5j)
+    # against the explicit double sum over paths and active subcarriers, fractional and negative delays
+    rng = np.random.default_rng(0)
+    a, d = rng.standard_normal(7) + 1j * rng.standard_normal(7), np.array([0.0, 3.3, 12.5, -4.2, 80.0, 4095.6, 7.0])
+    for na in (o.num_subcarriers, 1001):
+        oo = type(o)(o.carrier_frequency_hz, o.subcarrier_spacing_hz, o.fft_size, na, o.cp_length)
+        k = np.arange(-(na // 2), na - na // 2)
+        ref = np.exp(2j * np.pi * np.outer(np.arange(100), k) / o.fft_size) @ (
+            np.exp(-2j * np.pi * np.outer(k, d) / o.fft_size) @ a) / na
+        assert np.allclose(delay_taps(a, d, oo, 100), ref, rtol=0, atol=1e-9)
+    assert classify([0, 0], [0, 0], same_site=False) == (1, -1)
+    assert classify([16, 0], [2, 99], same_site=False) == (2, 2)
+    assert classify([1, 16], [5, 0], same_site=True) == (3, 0)
+    assert classify([1, 0], [5, 0], same_site=False) == (3, -1)
+
+
+def test_config_errors():
+    with pytest.raises(TwinInputError, match="numerology"):
+        from_mapping(BistaticEchoConfig, {"numerology": "lte"})
+    with pytest.raises(TwinInputError, match="target_kinds"):
+        from_mapping(BistaticEchoConfig, {"target_kinds": ["horse"]})
+    assert from_mapping(BistaticEchoConfig, {"numerology": "nr_fr2_400mhz"}).ofdm.sampling_rate_hz == 491.52e6
+    assert Site("a", (0, 0, 0), 46.0).tx_power_dbm == 46.0
+
+
+def check_echo_geometry(table, mi_scene, tol_s=0.1e-9):
+    """Acceptance: type I/II delays equal the geometry / c within tol_s; type II legs pass a LOS ray test."""
+    n1 = n2 = 0
+    for r in table.to_pylist():
+        a = np.array([r["tx_x"], r["tx_y"], r["tx_z"]])
+        b = np.array([r["rx_x"], r["rx_y"], r["rx_z"]])
+        sp = np.column_stack([r["target_sp_x"], r["target_sp_y"], r["target_sp_z"]])
+        for ty, tg, tau in zip(r["path_type"], r["path_target"], r["path_tau_s"], strict=True):
+            if ty == 1:
+                assert abs(tau - np.linalg.norm(b - a) / C) < tol_s
+                n1 += 1
+            elif ty == 2:
+                t = sp[tg]
+                assert abs(tau - (np.linalg.norm(t - a) + np.linalg.norm(b - t)) / C) < tol_s
+                assert line_of_sight(mi_scene, [a, b], [t, t]).all()
+                n2 += 1
+    return n1, n2
+
+
+@pytest.mark.slow
+def test_paris_acceptance():
+    import time
+
+    from twin.llvm import setup_mitsuba
+
+    setup_mitsuba()
+    import sionna.rt
+    from sionna.rt import load_scene
+
+    path = sionna.rt.scene.etoile
+    mi_scene = load_scene(path).mi_scene
+    sites = [(s.site_id, s.position) for s in rooftop_sites(mi_scene, 6)]
+    inputs = ViewInputs(cir=pa.table({}), towers=_towers(sites), receivers=pa.table({}), scene_path=path, seed=1,
+                        manifest={})
+    t0 = time.perf_counter()
+    table = get_view("bistatic_echo")(inputs, BistaticEchoConfig())
+    elapsed = time.perf_counter() - t0
+    n1, n2 = check_echo_geometry(table, mi_scene)
+    types = [t for r in table.to_pylist() for t in r["path_type"]]
+    print(f"paris: {len(sites)} sites, {table.num_rows} rows, type I {n1}, II {n2}, III {types.count(3)}, "
+          f"{elapsed:.1f} s")
+    assert n2 > 0 and table.num_rows == len(sites) ** 2 * 4
