@@ -8,6 +8,7 @@ directory the caller later moves into place atomically.
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from twin.errors import TwinInputError
 from twin.frame import LocalFrame
 from twin.io import atomic_path
 from twin.schema import file_metadata
+
+log = logging.getLogger(__name__)
 
 OSM_LICENCE = "OpenStreetMap data, ODbL 1.0, (c) OpenStreetMap contributors"
 SIONNA_LICENCE = "Sionna RT scene, Apache-2.0 (NVIDIA)"
@@ -90,7 +93,8 @@ def load_area(src, towers_path: Path, config: IngestConfig, *, strict: bool = Fa
     w, s, e, n = (clip_wgs.bounds if clip_wgs is not None else tuple(raw.total_bounds))
     frame = LocalFrame(round((s + n) / 2, 7), round((w + e) / 2, 7))
     area = clip_wgs if clip_wgs is not None else box(w, s, e, n)
-    towers = read_towers(towers_path, frame, config, strict=strict, area=area)
+    towers = read_towers(towers_path, frame, config, strict=strict, area=area, allow_empty_area=not strict)
+    _warn_if_no_towers(towers, towers_path)
     bset = buildings_from_source(raw, frame, config, clip=clip_wgs, strict=strict, frequency_hz=None)
     if len(bset.gdf) == 0:
         raise TwinInputError("no usable buildings in the area", file=src.value, fix="choose a larger area or another file")
@@ -116,7 +120,8 @@ def _load_bundled(city: str, towers_path: Path, config: IngestConfig, *, strict:
     bounds_local = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max()))
     lon, lat = frame.to_wgs84([bounds_local[0], bounds_local[2]], [bounds_local[1], bounds_local[3]])
     bbox = (float(lon[0]), float(lat[0]), float(lon[1]), float(lat[1]))
-    towers = read_towers(towers_path, frame, config, strict=strict, area=box(*bbox))
+    towers = read_towers(towers_path, frame, config, strict=strict, area=box(*bbox), allow_empty_area=not strict)
+    _warn_if_no_towers(towers, towers_path)
     place_on_roofs(towers.cells, bset, config)
     return AreaBundle(frame, bset, towers, bbox, bounds_local, f"sionna-rt:{info.name}", f"bundled:{info.name}",
                       bundled_xml=str(info.xml_path), towers_note=preset.towers_note,
@@ -149,6 +154,14 @@ def towers_summary(towers) -> dict[str, Any]:
     ]
     return {"file": towers.source_file, "layout": towers.layout, "delimiter": towers.delimiter,
             "counts": dict(towers.counts), "kept_rows": kept, "repaired_or_skipped": other}
+
+
+def _warn_if_no_towers(towers, towers_path: Path) -> None:
+    if len(towers.cells) == 0:
+        log.warning(
+            "no tower of %s lies in the area: the scene is written without towers; `twin build` needs towers "
+            "inside the area (pass --towers with sites there)", towers_path,
+        )
 
 
 def place_on_roofs(cells: pd.DataFrame, buildings, config: IngestConfig) -> None:

@@ -522,6 +522,7 @@ def read_towers(
     strict: bool = False,
     area: Any = None,
     default_earfcn: int | None = None,
+    allow_empty_area: bool = False,
 ) -> TowerTable:
     """Read a CellMapper or OpenCelliD tower CSV into a :class:`TowerTable` (DESIGN §4).
 
@@ -531,6 +532,8 @@ def read_towers(
     MultiPolygon in lon/lat degrees; towers farther than ``config.max_tower_outside_m`` outside it are
     skipped. ``default_earfcn``: EARFCN for LTE rows without one (OpenCelliD files have no ARFCN column);
     defaults to ``config.default_earfcn`` when the config has that field, else None (such rows are skipped).
+    ``allow_empty_area``: when every usable row lies outside ``area``, return a table with no cells (each row
+    reported as skipped) instead of raising; the ingest of a scene without towers still succeeds.
     A cell without a CSV height takes its site's CSV height, else ``config.default_tower_height_m`` with
     ``height_source`` 'default' (the roof rule of the scene builder may replace it later).
     """
@@ -604,6 +607,13 @@ def read_towers(
 
     if area is not None and records:
         records = _filter_area(records, area, frame, config, reports, names)
+        if not records and allow_empty_area:
+            reps = [reports[k] for k in sorted(reports)]
+            counts = dict(Counter(r.status for r in reps))
+            counts = {s: counts.get(s, 0) for s in ("kept", "repaired", "skipped")}
+            counts.update(rows=len(reps), cells=0, sites=0)
+            empty = pd.DataFrame({c: pd.Series(dtype=object if c in _STR_COLUMNS else _DTYPES.get(c, "float64")) for c in CELL_COLUMNS})
+            return TowerTable(empty, reps, counts, str(path), layout.name, delimiter)
 
     if not records:
         raise _nothing_usable(path, list(reports.values()))

@@ -52,7 +52,7 @@ def test_paris_offline_bundle(paris: Path):
     md = pq.read_schema(paris / "towers.parquet").metadata
     assert md[b"twin.scene_hash"].decode() == m["scene"]["hash"]
     # the tower rows' fate is accounted for
-    acc = m["stages"]["ingest"]["towers"]
+    acc = m["stages"]["ingest"]["tower_rows"]
     assert len(acc["kept_rows"]) + len(acc["repaired_or_skipped"]) == sum(acc["counts"][k] for k in ("kept", "repaired", "skipped"))
 
 

@@ -21,6 +21,8 @@ class LocalFrame:
     lon0: float
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "lat0", float(self.lat0))
+        object.__setattr__(self, "lon0", float(self.lon0))
         if not (-90.0 <= self.lat0 <= 90.0) or not (-180.0 <= self.lon0 <= 180.0):
             raise ValueError(f"LocalFrame origin out of range: lat0={self.lat0}, lon0={self.lon0}")
 

@@ -215,8 +215,8 @@ def _ingest_into(root: Path, name: str, src: BuildingSource, towers_path: Path, 
             "ingest": {
                 "status": "done",
                 "seconds": round(time.perf_counter() - t0, 2),
-                "buildings": bundle.buildings.report,
-                "towers": ip.towers_summary(bundle.towers),
+                "building_report": bundle.buildings.report,
+                "tower_rows": ip.towers_summary(bundle.towers),
                 "materials_extrapolated_hz": ip.material_notes(
                     list(bundle.buildings.gdf["material"]) + [config.ingest.ground_material, "marble", "metal", "wood"]
                     if bundle.bundled_xml else list(bundle.buildings.gdf["material"]) + [config.ingest.ground_material],
@@ -374,6 +374,12 @@ def trace_build(root: Path, config: BuildConfig, *, resume: bool = True, dry_run
     m = read_manifest(root)
     scene_hash = m["scene"]["hash"]
     cells = _read_cells(root)
+    if len(cells) == 0:
+        raise TwinInputError(
+            "no tower lies in the area: nothing to trace",
+            file=root / "towers.parquet",
+            fix="pass --towers with a CSV whose sites lie inside the area (see twin.json: stages.ingest.tower_rows)",
+        )
     receivers = ensure_receivers(root, config)
     tasks = plan_trace_tasks(cells, receivers, config.trace, scene_hash=scene_hash, max_links=config.max_links)
     plan_doc = {"created_at": now_iso(), "trace_config": to_dict(config.trace), "max_links": config.max_links,

@@ -1,0 +1,589 @@
+"""The folded-LTE view (DeepSync, seeds/000): LTE downlinks through a square-law envelope detector at 1.92 MS/s.
+
+Model (per receiver; every step in complex baseband, powers in W, times in seconds):
+
+1. Each LTE cell reaching the receiver transmits frame structure type 1 with normal CP at its bandwidth
+   (TS 36.211 §6.12 numerology, 1.4–20 MHz): PSS (§6.11.1) and SSS (§6.11.2) from its PCI in symbols 6 and 5
+   of slot 0, full-load random QPSK/16QAM on every other resource element, the same energy per RE everywhere,
+   total power = the cell's ``tx_power_dbm``. Cells are frame-synchronous (frames start at t = 0).
+2. An ideal spectrum mask |f| ≤ bandwidth/2, then the link's CIR applied exactly in the frequency domain
+   (fractional delays; ``a`` carries the carrier phase as traced), plus a random oscillator phase per cell.
+3. Cells are summed at their carriers. Cells whose bands lie within the detector bandwidth of each other form
+   a *cluster*, combined at complex baseband around the cluster centre. Between clusters the carrier
+   differences exceed the detector band, so their square-law cross terms vanish in the low-pass and are dropped
+   analytically. Thermal noise k·T0·F, white over each cluster's span (an RF pre-filter), is added.
+4. Envelope detector: y = P + c3·P^(3/2)/√P_ref + c4·P²/P_ref, P the summed envelope power (inter-cluster
+   baseband terms of P² kept exactly: (ΣP_i)² + 2Σ_{i<j}P_iP_j), then an ideal low-pass of one-sided bandwidth
+   ``detector_bandwidth_hz``.
+5. Sampling at 1.92 MS/s with no anti-alias filter: everything inside the detector band beyond ±0.96 MHz folds
+   in. The receiver's sampling phase is random per receiver, and the sampling clock drifts by
+   ``clock_drift_ppm`` (frame f is offset by f·19200·ppm·1e-6 samples). An ADC with AGC quantises.
+
+Computation: when the detector band holds every product of a cluster (B_det ≥ m·span, m = 1 for the square
+law, 2 with c3/c4 — the default case), the low-pass is the identity on the detector output and
+y(t_n) = D(P(t_n)) exactly, so each cell's band-limited spectrum is read directly at the receiver's 1.92-MS/s
+instants (spectral lines 1.92 MHz apart land on the same sample values: the folding). Otherwise each cluster
+is simulated at K·1.92 MS/s ≥ m·span + B_det, detected, low-passed and sampled.
+
+Only 1080 samples (0.56 ms) around the sync symbols of subframe 0 are simulated per frame (from slot 0 symbol
+1, frame sample 138); the coarse matched filter searches every position of that segment where the window fits.
+Output per (receiver, cell with a PCI): N frames' windows of
+template length + 2·5 samples (274 + 10 = 284; DeepSync's 286 counts a 276-sample MATLAB template), the template
+(SSS + PSS symbols with CPs at 1.92 MS/s through the same detector), the coarse index, and labels.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import scipy.fft as sfft
+
+from twin.datasets import lte
+from twin.datasets.bench import BenchResult, register_bench
+from twin.datasets.ofdm import (
+    SPEED_OF_LIGHT,
+    cell_attributes,
+    cfr,
+    dbm_to_w,
+    first_path_delay_s,
+    link_rng,
+    ofdm_modulate,
+    paths_from_cir,
+    thermal_noise_w,
+    view_table,
+)
+from twin.datasets.registry import ViewInputs, register_view
+from twin.errors import TwinInputError
+from twin.schema import tensor_array, tensor_field
+
+FS_OUT_HZ = 1.92e6  # DeepSync's sampling rate
+SEG_START = 138  # first simulated 1.92-MS/s sample of the frame (slot 0, symbol 1)
+SEG_GEN = 1097  # generated: slot 0 symbols 1..6 + slot 1 symbols 0..1 (6·137 + 138 + 137)
+SEG_LEN = 1080  # kept (2^3·3^3·5: fast FFTs): 1.92-MS/s samples 138 … 1217 of the frame
+SSS_START = 686  # 1.92-MS/s index of the SSS CP start in the frame (138 + 4·137)
+TEMPLATE_LEN = 274  # SSS + PSS with their CPs at 1.92 MS/s
+MAX_DELAY_S = 60e-6  # the segment's leading margin (137 samples = 71 µs) must hold the delay spread
+
+
+@dataclass(frozen=True)
+class FoldedLteConfig:
+    """folded-LTE settings (defaults: DeepSync §5–6, TS 36.211)."""
+
+    num_frames: int = 10  # N frames per example (DeepSync: 10)
+    window_margin: int = 5  # samples before and after the template in each window (DeepSync: ±5)
+    default_bandwidth_hz: float = 10e6  # cells without a bandwidth: 50 RB, 15.36 MS/s
+    data_modulation: Literal["qpsk", "16qam"] = "qpsk"
+    data_load: float = 1.0  # fraction of the non-sync REs carrying data (1: full load, DeepSync; 0: sync only)
+    detector_bandwidth_hz: float = 45e6  # one-sided video bandwidth (DeepSync's hardware: 45 MHz)
+    c3: float = 0.0  # third-order detector term, relative at P = P_ref
+    c4: float = 0.0  # fourth-order detector term, relative at P = P_ref
+    detector_ref_dbm: float = -20.0  # P_ref of the higher-order terms
+    add_noise: bool = True
+    noise_figure_db: float = 6.0
+    adc_bits: int = 12  # 0: no quantisation
+    adc_headroom_db: float = 3.0  # AGC: full scale this far above the capture's peak
+    clock_drift_ppm: float = 0.0  # sampling-clock offset, parts per million
+
+    def __post_init__(self) -> None:
+        if self.num_frames <= 0:
+            raise ValueError(f"num_frames must be > 0, got {self.num_frames}")
+        if not 0 <= self.window_margin <= 60:
+            raise ValueError(f"window_margin must be in 0..60 samples, got {self.window_margin}")
+        lte.numerology(self.default_bandwidth_hz)
+        if not 0.0 <= self.data_load <= 1.0:
+            raise ValueError(f"data_load must be in [0, 1], got {self.data_load}")
+        if self.data_modulation not in ("qpsk", "16qam"):
+            raise ValueError(f"data_modulation must be 'qpsk' or '16qam', got {self.data_modulation!r}")
+        if self.detector_bandwidth_hz < FS_OUT_HZ / 2:
+            raise ValueError(f"detector_bandwidth_hz must be >= 0.96e6 (the output Nyquist band), got {self.detector_bandwidth_hz}")
+        if not 0 <= self.adc_bits <= 24:
+            raise ValueError(f"adc_bits must be in 0..24, got {self.adc_bits}")
+        if abs(self.clock_drift_ppm) > 1000:
+            raise ValueError(f"clock_drift_ppm must be within ±1000, got {self.clock_drift_ppm}")
+
+    @property
+    def window_len(self) -> int:
+        return TEMPLATE_LEN + 2 * self.window_margin
+
+    @property
+    def order(self) -> int:
+        """m: the highest power of P in the detector (1 square law, 2 with c3/c4)."""
+        return 2 if (self.c3 or self.c4) else 1
+
+
+@dataclass
+class _Cell:
+    freq_hz: float
+    num: lte.Numerology
+    pci: int
+    p_w: float
+    tau_s: np.ndarray
+    a: np.ndarray
+    rng: np.random.Generator
+
+
+# -------------------------------------------------------------------------------------------- synthesis
+
+
+_QPSK = (np.array([1 + 1j, 1 - 1j, -1 + 1j, -1 - 1j]) / np.sqrt(2)).astype(np.complex64)
+_QAM16 = ((np.array([-3, -1, 1, 3])[:, None] + 1j * np.array([-3, -1, 1, 3])[None, :]).reshape(-1)
+          / np.sqrt(10)).astype(np.complex64)
+
+
+def _data_symbols(rng: np.random.Generator, shape, modulation: str) -> np.ndarray:
+    """Unit-energy random QPSK or 16QAM symbols (TS 36.211 §7.1 constellations, Gray mapping irrelevant here)."""
+    lut = _QPSK if modulation == "qpsk" else _QAM16
+    return lut[rng.integers(0, lut.size, shape, dtype=np.uint8)]
+
+
+@functools.cache
+def _sync_layout(n_sc: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of the 72 central subcarriers: 62 sync + 10 reserved, §6.11.1.2; columns of d(0..61))."""
+    h = n_sc // 2
+    k = np.concatenate([np.arange(-h, 0), np.arange(1, h + 1)])
+    pos = {int(v): i for i, v in enumerate(k)}
+    return np.abs(k) <= 36, np.array([pos[int(v)] for v in lte.sync_subcarriers()])
+
+
+def _grid(num: lte.Numerology, pci: int, frames: int, rng: np.random.Generator | None, modulation: str,
+          sync_only: bool = False, load: float = 1.0) -> np.ndarray:
+    """(frames, 8, n_sc) RE values (unit energy) of slot 0 symbols 1..6 and slot 1 symbols 0..1."""
+    k = num.subcarriers()
+    if sync_only:
+        g = np.zeros((frames, 8, k.size), dtype=np.complex128)
+    else:
+        g = _data_symbols(rng, (frames, 8, k.size), modulation)
+        if load < 1.0:
+            g *= rng.random(g.shape) < load
+    n1, n2 = lte.pci_split(pci)
+    centre, sync_cols = _sync_layout(num.n_sc)
+    for sym, seq in ((lte.SSS_SYMBOL - 1, lte.sss(n1, n2, 0)), (lte.PSS_SYMBOL - 1, lte.pss(n2))):
+        g[:, sym, centre] = 0.0
+        g[:, sym, sync_cols] = seq
+    return g
+
+
+def _native_segment(cell: _Cell, frames: int, modulation: str, sync_only: bool = False,
+                    load: float = 1.0) -> np.ndarray:
+    """The cell's segment at its native rate K_c·1.92 MS/s (K_c = N_FFT/128), around its own carrier, in
+    sqrt(W): (frames, SEG_LEN·K_c) complex64."""
+    num = cell.num
+    kc = num.n_fft // 128
+    g = _grid(num, cell.pci, frames, cell.rng, modulation, sync_only, load)
+    cps = np.array([9, 9, 9, 9, 9, 9, 10, 9]) * kc  # slot 0 symbols 1..6, slot 1 symbols 0..1
+    x = ofdm_modulate((g * np.sqrt(cell.p_w / num.n_sc)).astype(np.complex64), num.subcarriers(), num.n_fft, cps)
+    return x[..., : SEG_LEN * kc]
+
+
+def _phase_rows(f_cyc: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """exp(j2π f φ_i) for every frame i (f in cycles per 1.92-MS/s sample); a recurrence for clock drift."""
+    phase = np.asarray(phase, dtype=np.float64)
+    step = np.diff(phase)
+    if phase.size > 1 and np.all(step == 0):  # one sampling phase for every frame
+        return np.broadcast_to(np.exp(2j * np.pi * f_cyc * phase[0]).astype(np.complex64), (phase.size, f_cyc.size))
+    if phase.size > 2 and np.allclose(step, step[0], rtol=0, atol=1e-12):
+        out = np.empty((phase.size, f_cyc.size), dtype=np.complex128)
+        out[0] = np.exp(2j * np.pi * f_cyc * phase[0])
+        rot = np.exp(2j * np.pi * f_cyc * step[0])
+        for i in range(1, phase.size):
+            np.multiply(out[i - 1], rot, out=out[i])
+        return out
+    return np.exp(2j * np.pi * f_cyc[None, :] * phase[:, None])
+
+
+def _resample(coef: np.ndarray, f_hz: np.ndarray, k_out: int, phase: np.ndarray) -> np.ndarray:
+    """x(t) = Σ_b coef_b·exp(j2π f_b t) at t = (n/k_out + φ_i)/1.92 MHz, n = 0 … SEG_LEN·k_out − 1, for each
+    frame i: the band-limited signal read at the receiver's sampling instants (exact, periodic segment).
+    ``coef`` (frames or 1, B), ``f_hz`` (B,) distinct lines on the grid of multiples of 1.92 MHz / SEG_LEN; lines
+    SEG_LEN·k_out bins apart fold onto the same output bin. Returns (frames, SEG_LEN·k_out) complex64."""
+    m_out = SEG_LEN * k_out
+    bins = np.rint(f_hz / (FS_OUT_HZ / SEG_LEN)).astype(np.int64)
+    lo = int(bins.min())
+    width = int(bins.max()) - lo + 1
+    ext_len = -(-width // m_out) * m_out
+    frames = len(phase)
+    ext = np.zeros((frames, ext_len), dtype=np.complex64)
+    ext[:, bins - lo] = coef * _phase_rows(f_hz / FS_OUT_HZ, phase)
+    # lines m_out bins apart land on the same instant values: fold them (the aliasing of reading x at t_n)
+    z = ext.reshape(frames, ext_len // m_out, m_out).sum(axis=1)
+    z = np.roll(z, lo % m_out, axis=1)
+    return sfft.ifft(z, axis=-1, overwrite_x=True, norm="forward")
+
+
+def _cell_samples(cell: _Cell, frames: int, k_out: int, phase: np.ndarray, cfg: FoldedLteConfig,
+                  sync_only: bool = False, osc: complex = 1.0) -> np.ndarray:
+    """The cell's signal after its spectrum mask (|f| ≤ bandwidth/2) and the CIR (exact fractional delays),
+    around its own carrier, read at the receiver's instants (see :func:`_resample`), sqrt(W)."""
+    x = _native_segment(cell, 1 if sync_only else frames, cfg.data_modulation, sync_only, cfg.data_load)
+    m_in = x.shape[-1]
+    kc = m_in // SEG_LEN
+    X = sfft.fft(x, axis=-1, overwrite_x=True)
+    f = sfft.fftfreq(m_in, 1.0 / (kc * FS_OUT_HZ))
+    inb = np.flatnonzero(np.abs(f) <= cell.num.bandwidth_hz / 2)
+    inb = inb[np.argsort(f[inb], kind="stable")]  # ascending: a uniform grid for cfr's fast path
+    fb = f[inb]
+    H = cfr(cell.tau_s.reshape(1, -1), (cell.a * osc).astype(np.complex64).reshape(1, -1), fb)[0]
+    coef = X[:, inb] * (H / m_in)
+    return _resample(coef, fb, k_out, phase)
+
+
+def _noise_samples(rng: np.random.Generator, span_hz: float, frames: int, k_out: int, phase: np.ndarray,
+                   cfg: FoldedLteConfig) -> np.ndarray:
+    """Thermal noise k·T0·F white over ±span/2 around the cluster centre (an RF pre-filter of that width),
+    at the receiver's instants: complex lines of variance k·T0·F·Δ on the segment's frequency grid Δ."""
+    d = FS_OUT_HZ / SEG_LEN
+    nb = int(np.floor(span_hz / 2 / d))
+    fb = np.arange(-nb, nb + 1) * d
+    s = np.float32(np.sqrt(thermal_noise_w(d, cfg.noise_figure_db) / 2))
+    coef = (rng.standard_normal((frames, fb.size), dtype=np.float32)
+            + 1j * rng.standard_normal((frames, fb.size), dtype=np.float32)) * s
+    return _resample(coef, fb, k_out, phase)
+
+
+def _detector(p_list: list[np.ndarray], cfg: FoldedLteConfig) -> np.ndarray:
+    """Baseband detector output (W) of the clusters' envelope powers P_i (same shape each)."""
+    p = p_list[0].copy() if len(p_list) == 1 else np.sum(p_list, axis=0)
+    y = p.copy()
+    pref = float(dbm_to_w(cfg.detector_ref_dbm))
+    if cfg.c3:
+        y += cfg.c3 * p**1.5 / np.sqrt(pref)
+    if cfg.c4:
+        sq = p * p
+        for i in range(len(p_list)):
+            for j in range(i + 1, len(p_list)):
+                sq += 2.0 * p_list[i] * p_list[j]
+        y += cfg.c4 * sq / pref
+    return y
+
+
+def _lowpass_spectrum(y: np.ndarray, K: int, cfg: FoldedLteConfig) -> np.ndarray:
+    """DFT of the real detector output (..., n) with the ideal low-pass (one-sided ``detector_bandwidth_hz``)."""
+    n = y.shape[-1]
+    Y = sfft.fft(y, axis=-1)
+    f = np.abs(sfft.fftfreq(n, 1.0 / (K * FS_OUT_HZ)))
+    Y[..., f > cfg.detector_bandwidth_hz] = 0.0
+    return Y
+
+
+def _sample_spectrum(Y: np.ndarray, K: int, phase: np.ndarray) -> np.ndarray:
+    """Sample the low-passed signal every K-th point of fs_sim, at per-frame fractional offsets ``phase``
+    (1.92-MS/s samples). Done in the DFT domain: shift (×e^{j2πfφ/1.92M}), fold the n bins onto n/K
+    (y[Kj] = (1/K)·IDFT_{n/K}(Σ_m Y[r + m·n/K])) — no anti-alias filter, this is the folding."""
+    n = Y.shape[-1]
+    m = n // K
+    f = sfft.fftfreq(n, 1.0 / (K * FS_OUT_HZ)) / FS_OUT_HZ  # cycles per output sample
+    phase = np.asarray(phase, dtype=np.float64)
+    step = np.diff(phase)
+    Z = np.empty(Y.shape[:-1] + (m,), dtype=Y.dtype)
+    if phase.size > 2 and np.allclose(step, step[0], rtol=0, atol=1e-12):
+        # arithmetic progression (clock drift): ph_f = base·rot^f, one exponential row each
+        ph = np.exp(2j * np.pi * f * phase[0]).astype(Y.dtype)
+        rot = np.exp(2j * np.pi * f * step[0]).astype(Y.dtype)
+        for i in range(phase.size):
+            np.sum((Y[i] * ph).reshape(K, m), axis=0, out=Z[i])
+            ph *= rot
+    else:
+        for i in range(phase.size):
+            np.sum((Y[i] * np.exp(2j * np.pi * f * phase[i])).reshape(K, m), axis=0, out=Z[i])
+    return sfft.ifft(Z, axis=-1).real.astype(np.float64) / K
+
+
+def _lowpass_sample(y: np.ndarray, K: int, cfg: FoldedLteConfig, phase: np.ndarray) -> np.ndarray:
+    """Ideal low-pass (one-sided ``detector_bandwidth_hz``), then sample every K-th point of fs_sim at the
+    fractional offsets ``phase`` (per frame, in 1.92-MS/s samples): no anti-alias filter, so it folds."""
+    return _sample_spectrum(_lowpass_spectrum(y, K, cfg), K, phase)
+
+
+def _plan(freqs: np.ndarray, bws: np.ndarray, cfg: FoldedLteConfig) -> tuple[list[list[int]], list[float], int]:
+    """Clusters of cells whose mixing products can reach the detector band; their centres; the common K."""
+    order = np.argsort(freqs, kind="stable")
+    clusters: list[list[int]] = []
+    hi = -np.inf  # upper band edge of the current cluster
+    for i in order:
+        if clusters and (freqs[i] - bws[i] / 2) - hi <= cfg.detector_bandwidth_hz:
+            clusters[-1].append(int(i))
+            hi = max(hi, freqs[i] + bws[i] / 2)
+        else:
+            clusters.append([int(i)])
+            hi = freqs[i] + bws[i] / 2
+    centres, spans = [], []
+    for c in clusters:
+        lo = min(freqs[i] - bws[i] / 2 for i in c)
+        up = max(freqs[i] + bws[i] / 2 for i in c)
+        centres.append((lo + up) / 2)
+        spans.append(up - lo)
+    m = cfg.order
+    span = max(spans)
+    if cfg.detector_bandwidth_hz >= m * span:
+        return clusters, centres, 1  # the low-pass passes every product: read the envelope at 1.92 MS/s
+    need = m * span + cfg.detector_bandwidth_hz
+    K = max(2, int(np.ceil(need / FS_OUT_HZ - 1e-9)))
+    return clusters, centres, K
+
+
+def _shift(x: np.ndarray, df_hz: float, k_out: int, phase: np.ndarray) -> np.ndarray:
+    """Move a carrier by df_hz: multiply by exp(j2π df t) at the absolute sampling instants t."""
+    if df_hz == 0:
+        return x
+    n = np.arange(x.shape[-1]) / k_out + SEG_START
+    t = (n[None, :] + np.asarray(phase, dtype=np.float64)[:, None]) / FS_OUT_HZ
+    t = t + np.arange(x.shape[0])[:, None] * lte.FRAME_S
+    return x * np.exp(2j * np.pi * df_hz * t).astype(np.complex64)
+
+
+def _to_output(p_list: list[np.ndarray], k_out: int, cfg: FoldedLteConfig, phase: np.ndarray) -> np.ndarray:
+    """Detector, then (general path, k_out > 1) the low-pass and the 1.92-MS/s sampling at the phases."""
+    y = _detector(p_list, cfg)
+    if k_out == 1:
+        return y.astype(np.float64)
+    return _lowpass_sample(y, k_out, cfg, phase)
+
+
+def _template(num: lte.Numerology, pci: int, K: int, cfg: FoldedLteConfig, p_w: float) -> np.ndarray:
+    """The cell's sync template: SSS + PSS symbols (with CPs) alone, through the spectrum mask and the detector,
+    at 1.92 MS/s (sampling phase 0); ``K`` is the simulation rate factor of :func:`_plan` (1: direct)."""
+    cell = _Cell(0.0, num, pci, p_w, np.zeros(1), np.ones(1, complex), np.random.default_rng(0))
+    zero = np.zeros(1)
+    x = _cell_samples(cell, 1, K, zero, cfg, sync_only=True)
+    s = _to_output([x.real**2 + x.imag**2], K, cfg, zero)[0]
+    off = SSS_START - SEG_START
+    return s[off : off + TEMPLATE_LEN]
+
+
+def _quantise(y: np.ndarray, cfg: FoldedLteConfig) -> np.ndarray:
+    if cfg.adc_bits <= 0:
+        return y
+    fs = np.max(np.abs(y)) * 10 ** (cfg.adc_headroom_db / 20)
+    if fs <= 0:
+        return y
+    q = 2.0 ** (cfg.adc_bits - 1)
+    return np.clip(np.round(y / fs * q), -q, q - 1) * (fs / q)
+
+
+def simulate_receiver(cells: list[_Cell], cfg: FoldedLteConfig, frames: int, phase: np.ndarray,
+                      noise_rng: np.random.Generator | None) -> dict:
+    """Detector output at 1.92 MS/s (frames, SEG_LEN) of the cells' sum, and each cell's sync-only component.
+
+    ``phase`` (frames,) are the receiver's sampling offsets in 1.92-MS/s samples. When the detector band holds
+    every mixing product of a cluster (B_det ≥ m·span, the default), the low-pass is the identity on the
+    detector output, so y(t_n) = D(P(t_n)) exactly and each cell is read directly at the 1.92-MS/s instants;
+    otherwise clusters are simulated at K·1.92 MS/s, detected, low-passed and then sampled (the folding).
+    """
+    freqs = np.array([c.freq_hz for c in cells])
+    bws = np.array([c.num.bandwidth_hz for c in cells])  # after the spectrum-mask filter
+    clusters, centres, K = _plan(freqs, bws, cfg)
+    inner = np.zeros(frames) if K > 1 else np.asarray(phase, dtype=np.float64)  # phases at the instants read
+    p_list = []
+    sync_parts: dict[int, np.ndarray] = {}
+    for c_idx, members in enumerate(clusters):
+        acc = np.zeros((frames, SEG_LEN * K), dtype=np.complex64)
+        for i in members:
+            cell = cells[i]
+            osc = np.exp(2j * np.pi * cell.rng.random())  # the cell's oscillator phase
+            x = _cell_samples(cell, frames, K, inner, cfg, osc=osc)
+            acc += _shift(x, cell.freq_hz - centres[c_idx], K, inner)
+            xs = _cell_samples(cell, frames, K, inner, cfg, sync_only=True)
+            sync_parts[i] = _to_output([xs.real**2 + xs.imag**2], K, cfg, phase)
+        if noise_rng is not None:
+            lo = min(freqs[i] - bws[i] / 2 for i in members)
+            hi = max(freqs[i] + bws[i] / 2 for i in members)
+            acc += _noise_samples(noise_rng, hi - lo, frames, K, inner, cfg)
+        p_list.append(acc.real**2 + acc.imag**2)  # float32 envelope power, W
+    out = _quantise(_to_output(p_list, K, cfg, phase), cfg)
+    return {"y": out, "sync": sync_parts, "K": K}
+
+
+def matched_filter(frame_sum: np.ndarray, template: np.ndarray, margin: int) -> tuple[int, np.ndarray]:
+    """Coarse index (segment coordinates) maximising the correlation of the mean-removed frame sum with the
+    mean-removed template, over every start n with the whole window n-margin … n+len+margin inside the segment
+    after the 137-sample leading margin. Returns (n*, correlation over the searched starts)."""
+    t = template - template.mean()
+    s = frame_sum - frame_sum.mean()
+    r = np.correlate(s, t, mode="valid")  # r[n] = Σ_m s[n+m] t[m]
+    lo = (275 - SEG_START) + margin
+    hi = SEG_LEN - TEMPLATE_LEN - margin
+    r = r[lo : hi + 1]
+    return lo + int(np.argmax(r)), r
+
+
+def _snr_db(y: np.ndarray, sync: np.ndarray, starts: np.ndarray) -> float:
+    """Folded sync SNR over the template span of each frame: AC power of the cell's own detected sync
+    component over the AC power of everything else in the same samples."""
+    sig = noi = 0.0
+    for f in range(y.shape[0]):
+        s0 = int(starts[f])
+        if s0 < 0 or s0 + TEMPLATE_LEN > y.shape[1]:
+            continue
+        t = sync[f, s0 : s0 + TEMPLATE_LEN]
+        r = y[f, s0 : s0 + TEMPLATE_LEN] - t
+        sig += float(np.sum((t - t.mean()) ** 2))
+        noi += float(np.sum((r - r.mean()) ** 2))
+    return 10 * np.log10(sig / noi) if noi > 0 and sig > 0 else float("nan")
+
+
+def sync_snr_db(bandwidth_hz: float, seed: int = 0) -> float:
+    """Folded sync-code SNR (dB) of one noiseless, single-path (τ = 0, a = 1), fully loaded LTE cell.
+
+    Definition: with the default detector (pure square law, 45 MHz video bandwidth, sampled at 1.92 MS/s,
+    no thermal noise, no ADC), over the 274 samples of the SSS + PSS symbols of 20 frames of random QPSK data,
+    SNR = Σ|t − t̄|² / Σ|e − ē|², where t is the detected sync code alone (|x_sync|² through the same low-pass and
+    sampling) and e = y − t everything else the square law puts in those samples (data×data and sync×data
+    intermodulation, folded). Means are removed because the DC carries no timing.
+    """
+    num = lte.numerology(bandwidth_hz)
+    cfg = FoldedLteConfig(default_bandwidth_hz=num.bandwidth_hz, add_noise=False, adc_bits=0)
+    rng = np.random.default_rng([int(seed), 7])
+    cell = _Cell(2.0e9, num, int(rng.integers(0, 504)), 1.0, np.zeros(1), np.ones(1, complex), rng)
+    frames = 20
+    res = simulate_receiver([cell], cfg, frames, np.zeros(frames), None)
+    starts = np.full(frames, SSS_START - SEG_START)
+    return _snr_db(res["y"], res["sync"][0], starts)
+
+
+# ------------------------------------------------------------------------------------------------- view
+
+
+class FoldedLteView:
+    name = "folded_lte"
+    config_cls = FoldedLteConfig
+    granularity = "per_receiver_batch"
+
+    def __call__(self, inputs: ViewInputs, config: FoldedLteConfig) -> pa.Table:
+        cfg = config if config is not None else FoldedLteConfig()
+        cir = inputs.cir
+        N, W = cfg.num_frames, cfg.window_len
+        paths = paths_from_cir(cir)
+        tx_ids = [str(t) for t in cir.column("tx_id").to_pylist()]
+        attrs = cell_attributes(inputs.towers, tx_ids, ("pci", "frequency_hz", "bandwidth_hz", "tx_power_dbm"),
+                                view=self.name)
+        radio = None
+        if "radio" in inputs.towers.column_names:
+            radio = cell_attributes(inputs.towers, tx_ids, ("radio",), view=self.name)["radio"]
+        link_ids = np.asarray(cir.column("link_id").to_numpy(), dtype=np.uint64)
+        rx_ids = np.asarray(cir.column("rx_id").to_numpy(), dtype=np.int64)
+        los = np.asarray(cir.column("los").to_numpy(zero_copy_only=False), dtype=bool)
+        los_delay = np.asarray(cir.column("los_distance_m").to_numpy(), dtype=np.float64) / SPEED_OF_LIGHT
+        first = first_path_delay_s(paths["tau_s"], paths["a"])
+        nums = []
+        for i, bw in enumerate(attrs["bandwidth_hz"]):
+            bw = float(bw) if bw is not None and np.isfinite(bw) and bw > 0 else cfg.default_bandwidth_hz
+            try:
+                nums.append(lte.numerology(bw))
+            except ValueError as e:
+                raise TwinInputError(str(e), file="towers.parquet", row=tx_ids[i], field="bandwidth_hz",
+                                     fix="set the cell's bandwidth_hz to 1.4e6, 3e6, 5e6, 10e6, 15e6 or 20e6") from None
+        too_late = set(np.flatnonzero(np.nanmax(np.where(np.abs(paths["a"]) > 0, paths["tau_s"], 0), axis=1) > MAX_DELAY_S).tolist())
+        rows: dict[str, list] = {k: [] for k in (
+            "link_id", "rx_id", "tx_id", "pci", "frequency_hz", "bandwidth_hz", "windows", "template",
+            "coarse_index", "true_offset_samples", "true_offset_per_frame", "first_path_delay_s", "los_delay_s",
+            "los", "sync_snr_db", "num_cochannel", "sampling_phase_samples")}
+        templates: dict[tuple, np.ndarray] = {}
+        for rx in np.unique(rx_ids):
+            sel = [int(i) for i in np.flatnonzero(rx_ids == rx) if i not in too_late and np.isfinite(first[i])]
+            if radio is not None:
+                sel = [i for i in sel if str(radio[i]).upper() == "LTE"]
+            if not sel:
+                continue
+            cells = []
+            for i in sel:
+                rng = link_rng(inputs.seed, int(link_ids[i]), 1)
+                pci = int(attrs["pci"][i])
+                cells.append(_Cell(float(attrs["frequency_hz"][i]), nums[i],
+                                   pci if 0 <= pci <= 503 else int(rng.integers(0, 504)),
+                                   float(dbm_to_w(attrs["tx_power_dbm"][i])), paths["tau_s"][i], paths["a"][i], rng))
+            rrng = np.random.default_rng([int(inputs.seed) & 0xFFFFFFFFFFFFFFFF, int(rx) & 0xFFFFFFFFFFFFFFFF, 2])
+            u = float(rrng.random())  # the receiver's sampling phase, 1.92-MS/s samples
+            phase = u + np.arange(N) * lte.SAMPLES_PER_FRAME_1M92 * cfg.clock_drift_ppm * 1e-6
+            res = simulate_receiver(cells, cfg, N, phase, rrng if cfg.add_noise else None)
+            y, K = res["y"], res["K"]
+            fsum = y.sum(axis=0)
+            for j, i in enumerate(sel):
+                pci = int(attrs["pci"][i])
+                if not 0 <= pci <= 503:
+                    continue  # transmits (with a random PCI) but has no label: no row
+                c = cells[j]
+                p_rx = c.p_w * float(np.sum(np.abs(c.a) ** 2))  # received power, W (sets the c3/c4 terms)
+                key = (pci, c.num.bandwidth_hz, K, round(10 * np.log10(max(p_rx, 1e-300))) if cfg.order > 1 else 0)
+                if key not in templates:
+                    templates[key] = _template(c.num, pci, K, cfg, p_rx if cfg.order > 1 else 1e-3)
+                tmpl = templates[key]
+                n_star, _ = matched_filter(fsum, tmpl, cfg.window_margin)
+                w0 = n_star - cfg.window_margin
+                true_start = SSS_START + first[i] * FS_OUT_HZ - SEG_START  # segment coords, before phase
+                offs = true_start - w0 - phase
+                starts = np.rint(true_start - phase).astype(int)
+                rows["windows"].append(y[:, w0 : w0 + W])
+                rows["template"].append(tmpl / max(float(np.mean(tmpl)), 1e-300))
+                rows["coarse_index"].append(SEG_START + n_star)
+                rows["true_offset_samples"].append(float(offs[0]))
+                rows["true_offset_per_frame"].append(offs)
+                rows["sync_snr_db"].append(_snr_db(y, res["sync"][j], starts))
+                f = attrs["frequency_hz"]
+                rows["num_cochannel"].append(int(sum(1 for k in sel if k != i and abs(f[k] - f[i]) < 1e3)))
+                rows["sampling_phase_samples"].append(u)
+                for k, v in (("link_id", int(link_ids[i])), ("rx_id", int(rx)), ("tx_id", tx_ids[i]), ("pci", pci),
+                             ("frequency_hz", float(f[i])), ("bandwidth_hz", c.num.bandwidth_hz),
+                             ("first_path_delay_s", float(first[i])), ("los_delay_s", float(los_delay[i])),
+                             ("los", bool(los[i]))):
+                    rows[k].append(v)
+        n_rows = len(rows["link_id"])
+        f_win = tensor_field("windows", (N, W), ("frame", "sample"), units="W (detector output, ADC-quantised)",
+                             extra={"sample_rate_hz": FS_OUT_HZ, "margin": cfg.window_margin})
+        f_tpl = tensor_field("template", (TEMPLATE_LEN,), ("sample",), units="relative (unit mean)",
+                             extra={"sample_rate_hz": FS_OUT_HZ, "content": "SSS+PSS with CPs, subframe 0"})
+        f_off = tensor_field("true_offset_per_frame", (N,), ("frame",), pa.float64(), units="samples at 1.92 MS/s")
+        win = np.asarray(rows["windows"], dtype=np.float32).reshape(n_rows, N, W)
+        tpl = np.asarray(rows["template"], dtype=np.float32).reshape(n_rows, TEMPLATE_LEN)
+        off = np.asarray(rows["true_offset_per_frame"], dtype=np.float64).reshape(n_rows, N)
+        cols = [
+            (pa.field("link_id", pa.uint64()), pa.array(rows["link_id"], pa.uint64())),
+            (pa.field("rx_id", pa.int64()), pa.array(rows["rx_id"], pa.int64())),
+            (pa.field("tx_id", pa.string()), pa.array(rows["tx_id"], pa.string())),
+            (pa.field("pci", pa.int32()), pa.array(rows["pci"], pa.int32())),
+            (pa.field("frequency_hz", pa.float64()), pa.array(rows["frequency_hz"], pa.float64())),
+            (pa.field("bandwidth_hz", pa.float64()), pa.array(rows["bandwidth_hz"], pa.float64())),
+            (f_win, tensor_array(win, f_win)),
+            (f_tpl, tensor_array(tpl, f_tpl)),
+            (pa.field("coarse_index", pa.int32()), pa.array(rows["coarse_index"], pa.int32())),
+            (pa.field("true_offset_samples", pa.float64()), pa.array(rows["true_offset_samples"], pa.float64())),
+            (f_off, tensor_array(off, f_off)),
+            (pa.field("first_path_delay_s", pa.float64()), pa.array(rows["first_path_delay_s"], pa.float64())),
+            (pa.field("los_delay_s", pa.float64()), pa.array(rows["los_delay_s"], pa.float64())),
+            (pa.field("los", pa.bool_()), pa.array(rows["los"], pa.bool_())),
+            (pa.field("sync_snr_db", pa.float32()), pa.array(rows["sync_snr_db"], pa.float32())),
+            (pa.field("num_cochannel", pa.int32()), pa.array(rows["num_cochannel"], pa.int32())),
+            (pa.field("sampling_phase_samples", pa.float64()), pa.array(rows["sampling_phase_samples"], pa.float64())),
+        ]
+        return view_table(cols, cfg, self.name)
+
+
+VIEW = register_view(FoldedLteView())
+
+
+@register_bench("folded_lte")
+def bench(quick: bool = False) -> list[BenchResult]:
+    """The folded-LTE view on synthetic 20-path CIRs (4 co-channel 10 MHz cells per receiver, 10 frames),
+    beside the cost per link of tracing them (Sionna RT, street canyon, TraceConfig's depth 3 and 1e5 samples)."""
+    from twin.datasets.spike_train import _best_of, sionna_reference_paths, synthetic_cir
+
+    nl = 8 if quick else 32
+    cir, towers = synthetic_cir(nl, 20, carrier_hz=2.1e9)
+    vin = ViewInputs(cir=cir, towers=towers, receivers=pa.table({"rx_id": pa.array([], pa.int64())}),
+                     scene_path="", seed=1, manifest={})
+    cfg = FoldedLteConfig()
+    t = _best_of(lambda: VIEW(vin, cfg), 1 if quick else 2)
+    n_rx = 16 if quick else 64
+    sionna_reference_paths(4, max_depth=3)  # scene load + JIT warm-up
+    t0 = time.perf_counter()
+    sionna_reference_paths(n_rx, max_depth=3)
+    t_trace = (time.perf_counter() - t0) / n_rx
+    return [
+        BenchResult("folded_lte/view", nl / t, "samples (receiver, cell)", t,
+                    {"links": nl, "frames": cfg.num_frames, "ms_per_link": 1e3 * t / nl,
+                     "trace_ms_per_link": 1e3 * t_trace, "view_over_trace": (t / nl) / t_trace}),
+    ]
