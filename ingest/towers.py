@@ -630,6 +630,11 @@ def read_towers(
 
 def _detect(path: Path, rows: list[tuple[int, list[str]]], delimiter: str):
     """(layout, header, data rows, header line) by header; a headerless OpenCelliD dump by its first field."""
+    if not rows:
+        raise TwinInputError(
+            "the tower CSV has no readable header or rows", file=path,
+            fix="export the towers again (CellMapper or OpenCelliD layout)",
+        )
     header_line, header = rows[0]
     if len(header) in (13, 14) and header[0].strip().upper() in OPENCELLID_RADIOS:
         lay = LAYOUTS["opencellid"]
