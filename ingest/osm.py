@@ -16,7 +16,6 @@ objects skipped with the reason (``skipped``).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -271,12 +270,10 @@ def read_buildings_file(path: str | Path) -> gpd.GeoDataFrame:
 
 
 def default_cache_dir() -> Path:
-    """osmnx HTTP cache: ``$TWIN_CACHE_DIR/osmnx`` or ``~/.cache/twin/osmnx`` (``XDG_CACHE_HOME`` respected)."""
-    base = os.environ.get("TWIN_CACHE_DIR")
-    if base:
-        return Path(base) / "osmnx"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "twin" / "osmnx"
+    """osmnx HTTP cache (:func:`twin.net.cache_dir`)."""
+    from twin.net import cache_dir
+
+    return cache_dir()
 
 
 def read_osm_online(
@@ -306,18 +303,15 @@ def read_osm_online(
                 field="bbox",
                 fix="--bbox W,S,E,N in degrees",
             )
-    import osmnx
+    from twin.net import osmnx_session
 
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-    osmnx.settings.use_cache = True
-    osmnx.settings.cache_folder = str(cache)
     what = f"place {place!r}" if place is not None else f"bbox {bbox!r}"
     try:
-        if place is not None:
-            raw = osmnx.features_from_place(place, tags={"building": True})
-        else:
-            raw = osmnx.features_from_bbox((w, s, e, n), tags={"building": True})
+        with osmnx_session(cache_dir) as osmnx:
+            if place is not None:
+                raw = osmnx.features_from_place(place, tags={"building": True})
+            else:
+                raw = osmnx.features_from_bbox((w, s, e, n), tags={"building": True})
     except Exception as e:  # noqa: BLE001 - network, Overpass and geocoder errors all mean "no data"
         raise TwinInputError(
             f"OpenStreetMap request for {what} failed ({type(e).__name__}: {e})",

@@ -71,20 +71,31 @@ def load_area(src, towers_path: Path, config: IngestConfig, *, strict: bool = Fa
         return _load_bundled(src.value, towers_path, config, strict=strict)
     from twin.ingest.osm import read_buildings_file, read_osm_online
 
+    if src.kind == "city":
+        # the embedded default: with no network a city preset uses the scene shipped in sionna-rt (DESIGN §4)
+        from twin.presets import get_preset
+
+        try:
+            raw = read_osm_online(bbox=get_preset(src.value).bbox)
+        except TwinInputError as e:
+            log.warning("OpenStreetMap is not reachable (%s); using the %s scene shipped with sionna-rt "
+                        "(pass --offline to skip this attempt)", e.message.split(" (")[0], src.value)
+            bundle = _load_bundled(src.value, towers_path, config, strict=strict)
+            bundle.building_source += " (fallback: OpenStreetMap unreachable)"
+            return bundle
+
     clip_wgs = None
     if src.kind == "file":
         raw = read_buildings_file(src.value)
         building_source = f"file:{Path(src.value).name}"
+    elif src.kind == "city":
+        clip_wgs = box(*get_preset(src.value).bbox)
+        building_source = f"osmnx:city:{src.value}"
     elif src.kind == "place":
         raw = read_osm_online(place=src.value)
         building_source = f"osmnx:place:{src.value}"
     else:
-        if src.kind == "city":
-            from twin.presets import get_preset
-
-            bbox = get_preset(src.value).bbox
-        else:
-            bbox = src.bbox
+        bbox = src.bbox
         raw = read_osm_online(bbox=bbox)
         clip_wgs = box(*bbox)
         building_source = f"osmnx:bbox:{','.join(f'{v:.6f}' for v in bbox)}"

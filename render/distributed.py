@@ -86,7 +86,7 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
         n_workers=cfg.workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: concurrent builds never collide
         memory_limit=cfg.memory_limit,
         silence_logs=logging.ERROR,
     )

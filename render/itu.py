@@ -45,7 +45,7 @@ def extend_itu_materials(scene) -> None:
             eps, sigma, extra = itu_parameters(_t, fz)
             if extra and (_t, round(fz)) not in _WARNED:
                 _WARNED.add((_t, round(fz)))
-                log.warning("ITU material %r has no ITU-R P.2040 fit at %.1f MHz: extrapolating the nearest range", _t, fz / 1e6)
+                log.info("ITU material %r has no ITU-R P.2040 fit at %.1f MHz: extrapolating the nearest range", _t, fz / 1e6)
             return mi.Float(eps), mi.Float(sigma)
 
         mat.frequency_update_callback = cb

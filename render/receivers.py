@@ -26,7 +26,6 @@ Output: a ``pyarrow.Table`` in :data:`twin.schema.RECEIVER_SCHEMA` (metres, seco
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -651,25 +650,6 @@ def _place_route(
 # ------------------------------------------------------------------------------------------------- online
 
 
-def _reachable(url: str, timeout_s: float = 5.0) -> bool:
-    """True when a TCP connection to the host of ``url`` opens within ``timeout_s`` seconds."""
-    import socket
-    from urllib.parse import urlparse
-
-    u = urlparse(url)
-    port = u.port or (443 if u.scheme == "https" else 80)
-    try:
-        with socket.create_connection((u.hostname or "", port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
-def _default_cache_dir() -> Path:
-    root = os.environ.get("TWIN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "twin")
-    return Path(root) / "osmnx"
-
-
 def street_graph_from_osm(
     bbox_lonlat: Sequence[float],
     frame: LocalFrame,
@@ -700,30 +680,22 @@ def street_graph_from_osm(
     import osmnx as ox
     import requests
 
+    from twin.net import osmnx_session
+
     errors: list[type[BaseException]] = [requests.exceptions.RequestException, OSError]
     for name in ("InsufficientResponseError", "ResponseStatusCodeError"):
         cls = getattr(getattr(ox, "_errors", None), name, None)
         if cls is not None:
             errors.append(cls)
-    folder = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
-    old = (ox.settings.use_cache, ox.settings.cache_folder, ox.settings.overpass_rate_limit)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        ox.settings.use_cache = True
-        ox.settings.cache_folder = str(folder)
-        if not _reachable(ox.settings.overpass_url):
-            # osmnx would wait 60 s for the unreachable status endpoint; a cached answer still loads, a
-            # cache miss fails at once
-            ox.settings.overpass_rate_limit = False
-        G = ox.graph_from_bbox((w, s, e, n), network_type=network_type)
+        with osmnx_session(cache_dir):
+            G = ox.graph_from_bbox((w, s, e, n), network_type=network_type)
     except tuple(errors) as exc:
         raise TwinInputError(
             f"could not download the OSM street network for bbox {(w, s, e, n)}: {type(exc).__name__}: {exc}",
             field="street_graph",
             fix="check the network connection, or run with --offline to build routes over the open space",
         ) from None
-    finally:
-        ox.settings.use_cache, ox.settings.cache_folder, ox.settings.overpass_rate_limit = old
     return project_street_graph(G, frame)
 
 

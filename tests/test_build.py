@@ -26,6 +26,7 @@ samples_per_src = 20000
 max_num_paths_per_src = 20000
 receivers_per_task = 3
 cells_per_task = 12
+diffraction = false
 """
 
 

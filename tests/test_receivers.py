@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
+import twin.net
 from twin.config import ReceiverConfig
 from twin.errors import TwinInputError
 from twin.frame import LocalFrame
@@ -316,7 +317,7 @@ def test_street_graph_from_osm_network_failure(monkeypatch, tmp_path):
         raise requests.exceptions.ConnectionError("Name or service not known")
 
     monkeypatch.setattr(ox, "graph_from_bbox", offline)
-    monkeypatch.setattr(R, "_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(twin.net, "reachable", lambda *a, **k: False)
     before = (ox.settings.use_cache, ox.settings.cache_folder, ox.settings.overpass_rate_limit)
     with pytest.raises(TwinInputError) as e:
         street_graph_from_osm((2.29, 48.87, 2.30, 48.88), LocalFrame(48.875, 2.295), cache_dir=tmp_path)
@@ -376,7 +377,7 @@ def test_street_graph_from_osm_builds_projected_graph(monkeypatch, tmp_path):
     frame = LocalFrame(48.87378, 2.29503)
     answer = overpass_response(frame)
     monkeypatch.setattr(ox._overpass, "_download_overpass_network", lambda *a, **k: iter([answer]))
-    monkeypatch.setattr(R, "_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(twin.net, "reachable", lambda *a, **k: True)
     lon, lat = frame.to_wgs84(np.array([BOUNDS[0], BOUNDS[2]]), np.array([BOUNDS[1], BOUNDS[3]]))
     G = street_graph_from_osm((lon[0], lat[0], lon[1], lat[1]), frame, cache_dir=tmp_path)
     assert G.graph["twin_local"]

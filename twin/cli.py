@@ -70,7 +70,11 @@ def _root(
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     from rich.logging import RichHandler
 
-    logging.basicConfig(level=level, handlers=[RichHandler(console=console, show_path=False)], format="%(message)s", force=True)
+    handler = RichHandler(console=console, show_path=False, level=level)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    # Dask's own loggers are chatty at INFO; keep them to warnings unless -vv
+    for name in ("distributed", "tornado", "bokeh", "asyncio"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
 # ----------------------------------------------------------------------------------------------- doctor
