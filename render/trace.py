@@ -141,7 +141,7 @@ class _CountingGenerator:
 
     def __init__(self, inner):
         self.inner = inner
-        self.per_source: np.ndarray | None = None
+        self._counts = None
 
     def __call__(self, *args, **kwargs):
         buf = self.inner(*args, **kwargs)
@@ -149,17 +149,29 @@ class _CountingGenerator:
             import drjit as dr
             import mitsuba as mi
 
-            n_src = dr.width(kwargs["src_positions"])
-            counts = dr.zeros(mi.UInt, n_src)
-            total = min(int(np.asarray(buf.paths_counter.numpy()).max()), int(buf.buffer_size))
-            idx = dr.arange(mi.UInt, total)
-            src = dr.gather(mi.UInt, buf.source_indices, idx)
-            dr.scatter_inc(counts, src)
-            self.per_source = np.asarray(counts.numpy())
+            # recorded lazily and scheduled: evaluated with Sionna's own dr.eval() of the buffer, no extra sync
+            counts = dr.zeros(mi.UInt, dr.width(kwargs["src_positions"]))
+            idx = dr.arange(mi.UInt, int(buf.buffer_size))
+            active = idx < buf.paths_counter
+            src = dr.gather(mi.UInt, buf.source_indices, idx, active)
+            dr.scatter_inc(counts, src, active)
+            dr.schedule(counts)
+            self._counts = counts
         except Exception as e:  # noqa: BLE001 - diagnostics only, never fail a trace for them
             log.debug("could not count candidates per source: %s", e)
-            self.per_source = None
+            self._counts = None
         return buf
+
+    @property
+    def per_source(self) -> np.ndarray | None:
+        """Candidates each source stored in the path buffer (read after the solve)."""
+        if self._counts is None:
+            return None
+        try:
+            return np.asarray(self._counts.numpy())
+        except Exception as e:  # noqa: BLE001
+            log.debug("could not read candidate counts: %s", e)
+            return None
 
 
 def _solver():
