@@ -21,8 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from twin.catalog.core import CATALOG_DIR, POINTER_NAME, SNAPSHOT_DIR, Catalog, _check_relpath
 
+from twin.catalog.core import CATALOG_DIR, POINTER_NAME, SNAPSHOT_DIR, Catalog, _check_relpath
 from twin.errors import TwinError, TwinInputError
 from twin.io import staging_dir
 

@@ -12,14 +12,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import twin.catalog.core as core
 import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twin.catalog import Catalog, ShardEntry, VerifyReport, publish, write_shard
-from twin.catalog.cli import catalog_app
 from typer.testing import CliRunner
 
+import twin.catalog.core as core
+from twin.catalog import Catalog, ShardEntry, VerifyReport, publish, write_shard
+from twin.catalog.cli import catalog_app
 from twin.errors import TwinInputError
 from twin.schema import (
     CIR_SCHEMA,
