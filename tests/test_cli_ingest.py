@@ -126,3 +126,19 @@ def test_doctor_exit_0_names_llvm():
     r = run("doctor")
     assert r.exit_code == 0, r.output + r.stderr
     assert "libLLVM" in r.output and ".so" in r.output
+
+
+def test_bad_rows_reported_without_strict(tmp_path: Path):
+    csv = tmp_path / "towers.csv"
+    csv.write_text(
+        "latitude,longitude,altitude,MCC,MNC,LAC,CID,signal,type,subtype,ARFCN,PCI\n"
+        "48.8738,2.2950,0,208,1,75008,100,-80,LTE,LTE,1501,10\n"
+        "123,2.2950,0,208,1,75008,101,-80,LTE,LTE,1501,11\n"
+    )
+    r = run("ingest", "--city", "paris", "--offline", "--towers", csv, "--out", tmp_path / "o")
+    assert r.exit_code == 0, r.stderr
+    err = " ".join(r.stderr.split())
+    assert "row 3" in err and "latitude" in err and "skipped" in err
+    m = json.loads((tmp_path / "o" / "paris" / "twin.json").read_text())
+    rows = m["stages"]["ingest"]["tower_rows"]["repaired_or_skipped"]
+    assert rows == [dict(rows[0], row=3, status="skipped", field="latitude")]

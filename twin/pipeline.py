@@ -185,6 +185,7 @@ def _ingest_into(root: Path, name: str, src: BuildingSource, towers_path: Path, 
     t0 = time.perf_counter()
     with console.status(f"ingest {name}: buildings ..."):
         bundle = ip.load_area(src, towers_path, config.ingest, strict=strict)
+    _report_rows(console, bundle.towers)
     with console.status(f"ingest {name}: scene ..."):
         scene = ip.write_bundle(root, bundle, config.ingest)
     counts = {
@@ -228,6 +229,24 @@ def _ingest_into(root: Path, name: str, src: BuildingSource, towers_path: Path, 
     }
     write_json_atomic(root / "twin.json", manifest)
     return counts
+
+
+def _report_rows(console, towers, limit: int = 10) -> None:
+    """Print the tower rows that were skipped or repaired (file, row, field, why, fix); all are in twin.json."""
+    from rich.markup import escape
+
+    bad = [r for r in towers.reports if r.status != "kept"]
+    if not bad:
+        return
+    c = towers.counts
+    console.print(f"[yellow]{towers.source_file}: {c.get('skipped', 0)} row(s) skipped, {c.get('repaired', 0)} repaired "
+                  f"(of {c.get('rows', len(towers.reports))}); --strict makes these errors[/]", highlight=False)
+    for r in bad[:limit]:
+        fld = f" field '{r.field}'" if r.field else ""
+        console.print(escape(f"  row {r.row}{fld}: {r.status}: {r.reason}" + (f" (fix: {r.fix})" if r.fix and r.status == "skipped" else "")),
+                      highlight=False)
+    if len(bad) > limit:
+        console.print(f"  ... {len(bad) - limit} more in twin.json (stages.ingest.tower_rows)", highlight=False)
 
 
 # ------------------------------------------------------------------------------------------------ build
