@@ -168,81 +168,181 @@ def _grid(num: lte.Numerology, pci: int, frames: int, rng: np.random.Generator |
     return g
 
 
-def _native_segment(cell: _Cell, frames: int, modulation: str, sync_only: bool = False,
-                    load: float = 1.0) -> np.ndarray:
-    """The cell's segment at its native rate K_c·1.92 MS/s (K_c = N_FFT/128), around its own carrier, in
-    sqrt(W): (frames, SEG_LEN·K_c) complex64."""
-    num = cell.num
-    kc = num.n_fft // 128
-    g = _grid(num, cell.pci, frames, cell.rng, modulation, sync_only, load)
-    cps = np.array([9, 9, 9, 9, 9, 9, 10, 9]) * kc  # slot 0 symbols 1..6, slot 1 symbols 0..1
-    x = ofdm_modulate((g * np.sqrt(cell.p_w / num.n_sc)).astype(np.complex64), num.subcarriers(), num.n_fft, cps)
-    return x[..., : SEG_LEN * kc]
+D_HZ = FS_OUT_HZ / SEG_LEN  # line spacing of the periodic segment (1.777… kHz)
 
 
-def _phase_rows(f_cyc: np.ndarray, phase: np.ndarray) -> np.ndarray:
-    """exp(j2π f φ_i) for every frame i (f in cycles per 1.92-MS/s sample); a recurrence for clock drift."""
-    phase = np.asarray(phase, dtype=np.float64)
-    step = np.diff(phase)
-    if phase.size > 1 and np.all(step == 0):  # one sampling phase for every frame
-        return np.broadcast_to(np.exp(2j * np.pi * f_cyc * phase[0]).astype(np.complex64), (phase.size, f_cyc.size))
-    if phase.size > 2 and np.allclose(step, step[0], rtol=0, atol=1e-12):
-        out = np.empty((phase.size, f_cyc.size), dtype=np.complex128)
-        out[0] = np.exp(2j * np.pi * f_cyc * phase[0])
-        rot = np.exp(2j * np.pi * f_cyc * step[0])
-        for i in range(1, phase.size):
-            np.multiply(out[i - 1], rot, out=out[i])
-        return out
-    return np.exp(2j * np.pi * f_cyc[None, :] * phase[:, None])
+@dataclass
+class _Lines:
+    """A band-limited periodic signal: contiguous lines j0, j0+1, … (multiples of D_HZ) around its own carrier,
+    ``coef`` (frames or 1, B) complex64 in sqrt(W) (x(t) = Σ_j coef_j·exp(j2π j·D_HZ·t)), and its carrier offset
+    ``df_hz`` from the frame in which it is read."""
+
+    j0: int
+    coef: np.ndarray
+    df_hz: float = 0.0
 
 
-def _resample(coef: np.ndarray, f_hz: np.ndarray, k_out: int, phase: np.ndarray) -> np.ndarray:
-    """x(t) = Σ_b coef_b·exp(j2π f_b t) at t = (n/k_out + φ_i)/1.92 MHz, n = 0 … SEG_LEN·k_out − 1, for each
-    frame i: the band-limited signal read at the receiver's sampling instants (exact, periodic segment).
-    ``coef`` (frames or 1, B), ``f_hz`` (B,) distinct lines on the grid of multiples of 1.92 MHz / SEG_LEN; lines
-    SEG_LEN·k_out bins apart fold onto the same output bin. Returns (frames, SEG_LEN·k_out) complex64."""
+def _spectra(cells: list[_Cell], frames: int, cfg: FoldedLteConfig, data: bool = True
+             ) -> tuple[list[_Lines | None], list[_Lines]]:
+    """Each cell's segment spectrum after its spectrum mask (|f| ≤ bandwidth/2) and CIR (exact fractional delays):
+    the data signal (``frames`` frames, with the cell's oscillator phase; ``None`` when ``data`` is False) and its
+    sync-only component (one frame, no oscillator phase). Cells of one bandwidth are synthesised together: native
+    rate K_c·1.92 MS/s (K_c = N_FFT/128), one OFDM modulation and one DFT of the segment for all of them; one
+    batched CFR. Each cell's generator is drawn in the same order as per cell: oscillator phase, then data."""
+    out_d: list[_Lines | None] = [None] * len(cells)
+    out_s: list[_Lines | None] = [None] * len(cells)
+    groups: dict[float, list[int]] = {}
+    for i, c in enumerate(cells):
+        groups.setdefault(c.num.bandwidth_hz, []).append(i)
+    nd = frames if data else 0
+    nf = nd + 1  # the last frame of each cell: its sync-only grid
+    for idx in groups.values():
+        num = cells[idx[0]].num
+        kc = num.n_fft // 128
+        n_sc = num.n_sc
+        centre, sync_cols = _sync_layout(n_sc)
+        g = np.zeros((len(idx), nf, 8, n_sc), dtype=np.complex64)
+        osc = np.ones(len(idx), dtype=np.complex128)
+        for a, i in enumerate(idx):
+            c = cells[i]
+            if data:
+                osc[a] = np.exp(2j * np.pi * c.rng.random())  # the cell's oscillator phase
+                gd = _data_symbols(c.rng, (frames, 8, n_sc), cfg.data_modulation)
+                if cfg.data_load < 1.0:
+                    gd *= c.rng.random(gd.shape) < cfg.data_load
+                g[a, :nd] = gd
+            n1, n2 = lte.pci_split(c.pci)
+            for sym, seq in ((lte.SSS_SYMBOL - 1, lte.sss(n1, n2, 0)), (lte.PSS_SYMBOL - 1, lte.pss(n2))):
+                row = g[a, :, sym]  # (frames, n_sc) view
+                row[:, centre] = 0.0
+                row[:, sync_cols] = seq
+            g[a] *= np.sqrt(c.p_w / n_sc)
+        cps = np.array([9, 9, 9, 9, 9, 9, 10, 9]) * kc  # slot 0 symbols 1..6, slot 1 symbols 0..1
+        m_in = SEG_LEN * kc
+        x = ofdm_modulate(g.reshape(-1, 8, n_sc), num.subcarriers(), num.n_fft, cps)[:, :m_in]
+        del g
+        X = sfft.fft(x, axis=-1, overwrite_x=True).reshape(len(idx), nf, m_in)
+        f = sfft.fftfreq(m_in, 1.0 / (kc * FS_OUT_HZ))
+        inb = np.flatnonzero(np.abs(f) <= num.bandwidth_hz / 2)
+        inb = inb[np.argsort(f[inb], kind="stable")]  # ascending: a uniform grid for cfr's fast path
+        fb = f[inb]
+        jb = np.rint(fb / D_HZ).astype(np.int64)
+        if jb.size and not np.all(np.diff(jb) == 1):  # pragma: no cover - fftfreq bins are contiguous
+            raise AssertionError("in-band lines must be contiguous")
+        # one CFR for the group, over each link's own (non-padding) paths
+        keep = [np.flatnonzero(np.abs(cells[i].a) > 0) for i in idx]
+        L = max(1, max(k.size for k in keep))
+        tau = np.zeros((len(idx), L))
+        amp = np.zeros((len(idx), L), dtype=np.complex64)
+        for a, (i, k) in enumerate(zip(idx, keep, strict=True)):
+            tau[a, : k.size] = cells[i].tau_s[k]
+            amp[a, : k.size] = cells[i].a[k]
+        H = cfr(tau, amp, fb) / np.float32(m_in)  # (cells, B) complex64
+        Xb = X[:, :, inb]
+        for a, i in enumerate(idx):
+            if data:
+                out_d[i] = _Lines(int(jb[0]), Xb[a, :nd] * (H[a] * osc[a]).astype(np.complex64))
+            out_s[i] = _Lines(int(jb[0]), Xb[a, nd:] * H[a])
+    return out_d, out_s  # type: ignore[return-value]
+
+
+def _noise_lines(rng: np.random.Generator, span_hz: float, frames: int, cfg: FoldedLteConfig) -> _Lines:
+    """Thermal noise k·T0·F white over ±span/2 around the cluster centre (an RF pre-filter of that width):
+    complex lines of variance k·T0·F·Δ on the segment's frequency grid Δ."""
+    nb = int(np.floor(span_hz / 2 / D_HZ))
+    s = np.float32(np.sqrt(thermal_noise_w(D_HZ, cfg.noise_figure_db) / 2))
+    coef = (rng.standard_normal((frames, 2 * nb + 1), dtype=np.float32)
+            + 1j * rng.standard_normal((frames, 2 * nb + 1), dtype=np.float32)) * s
+    return _Lines(-nb, coef, 0.0)
+
+
+def _uniform(phase: np.ndarray) -> bool:
+    return phase.size <= 1 or bool(np.all(phase == phase[0]))
+
+
+def _cycles_rows(j: np.ndarray, phase: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+    """exp(j2π(j·φ_i/SEG_LEN + extra_i)) (rows, B) complex64: phases reduced to cycles in float64 first."""
+    cyc = np.multiply.outer(phase, j.astype(np.float64)) / SEG_LEN
+    if extra is not None:
+        cyc += extra[:, None]
+    cyc -= np.rint(cyc)
+    ang = (2 * np.pi * cyc).astype(np.float32)
+    out = np.empty(ang.shape, dtype=np.complex64)
+    np.cos(ang, out=out.real)
+    np.sin(ang, out=out.imag)
+    return out
+
+
+def _read(parts: list[_Lines], k_out: int, phase: np.ndarray, frames: int) -> np.ndarray:
+    """Σ of the parts at t = (n/k_out + φ_i)/1.92 MHz, n = 0 … SEG_LEN·k_out − 1, each moved by its carrier offset
+    (×exp(j2π df t), t absolute: segment start SEG_START plus i frames), for each frame i. Exact for periodic
+    band-limited parts: every line lands on the DFT grid of the reading (lines SEG_LEN·k_out bins apart fold onto
+    the same bin: the aliasing of reading x at t_n); an offset df = (q + r)·Δ with r ∉ ℤ moves the lines by q bins
+    and multiplies the time signal by exp(j2π r n/(SEG_LEN·k_out)) — parts sharing r share one inverse DFT.
+    Returns (frames, SEG_LEN·k_out) complex64 (sqrt(W))."""
     m_out = SEG_LEN * k_out
-    bins = np.rint(f_hz / (FS_OUT_HZ / SEG_LEN)).astype(np.int64)
-    lo = int(bins.min())
-    width = int(bins.max()) - lo + 1
-    ext_len = -(-width // m_out) * m_out
-    frames = len(phase)
-    ext = np.zeros((frames, ext_len), dtype=np.complex64)
-    ext[:, bins - lo] = coef * _phase_rows(f_hz / FS_OUT_HZ, phase)
-    # lines m_out bins apart land on the same instant values: fold them (the aliasing of reading x at t_n)
-    z = ext.reshape(frames, ext_len // m_out, m_out).sum(axis=1)
-    z = np.roll(z, lo % m_out, axis=1)
-    return sfft.ifft(z, axis=-1, overwrite_x=True, norm="forward")
-
-
-def _cell_samples(cell: _Cell, frames: int, k_out: int, phase: np.ndarray, cfg: FoldedLteConfig,
-                  sync_only: bool = False, osc: complex = 1.0) -> np.ndarray:
-    """The cell's signal after its spectrum mask (|f| ≤ bandwidth/2) and the CIR (exact fractional delays),
-    around its own carrier, read at the receiver's instants (see :func:`_resample`), sqrt(W)."""
-    x = _native_segment(cell, 1 if sync_only else frames, cfg.data_modulation, sync_only, cfg.data_load)
-    m_in = x.shape[-1]
-    kc = m_in // SEG_LEN
-    X = sfft.fft(x, axis=-1, overwrite_x=True)
-    f = sfft.fftfreq(m_in, 1.0 / (kc * FS_OUT_HZ))
-    inb = np.flatnonzero(np.abs(f) <= cell.num.bandwidth_hz / 2)
-    inb = inb[np.argsort(f[inb], kind="stable")]  # ascending: a uniform grid for cfr's fast path
-    fb = f[inb]
-    H = cfr(cell.tau_s.reshape(1, -1), (cell.a * osc).astype(np.complex64).reshape(1, -1), fb)[0]
-    coef = X[:, inb] * (H / m_in)
-    return _resample(coef, fb, k_out, phase)
-
-
-def _noise_samples(rng: np.random.Generator, span_hz: float, frames: int, k_out: int, phase: np.ndarray,
-                   cfg: FoldedLteConfig) -> np.ndarray:
-    """Thermal noise k·T0·F white over ±span/2 around the cluster centre (an RF pre-filter of that width),
-    at the receiver's instants: complex lines of variance k·T0·F·Δ on the segment's frequency grid Δ."""
-    d = FS_OUT_HZ / SEG_LEN
-    nb = int(np.floor(span_hz / 2 / d))
-    fb = np.arange(-nb, nb + 1) * d
-    s = np.float32(np.sqrt(thermal_noise_w(d, cfg.noise_figure_db) / 2))
-    coef = (rng.standard_normal((frames, fb.size), dtype=np.float32)
-            + 1j * rng.standard_normal((frames, fb.size), dtype=np.float32)) * s
-    return _resample(coef, fb, k_out, phase)
+    phase = np.asarray(phase, dtype=np.float64)
+    uni = _uniform(phase)
+    zero = uni and phase[0] == 0.0
+    fidx = np.arange(frames, dtype=np.float64)
+    rows: dict[tuple[int, int], np.ndarray] = {}
+    classes: dict[float, np.ndarray] = {}
+    for part in parts:
+        qr = part.df_hz / D_HZ
+        q = int(np.floor(qr))
+        r = qr - q
+        if r < 1e-9:
+            r = 0.0
+        elif r > 1 - 1e-9:
+            q, r = q + 1, 0.0
+        key = round(r, 9)
+        Z = classes.get(key)
+        if Z is None:
+            Z = classes[key] = np.zeros((frames, m_out), dtype=np.complex64)
+        B = part.coef.shape[-1]
+        # carrier term of each frame: df·((SEG_START + φ_i)/fs + i·T_frame), in cycles
+        if part.df_hz:
+            e = np.mod(part.df_hz * (SEG_START + phase) / FS_OUT_HZ, 1.0) + np.mod(part.df_hz * lte.FRAME_S * fidx, 1.0)
+            ecyc = np.exp(2j * np.pi * e).astype(np.complex64)[:, None]
+        else:
+            ecyc = None
+        if zero:
+            vals = part.coef * ecyc if ecyc is not None else np.broadcast_to(part.coef, (frames, B))
+        else:
+            rk = (part.j0, B)
+            if uni:
+                row = rows.get(rk)
+                if row is None:
+                    row = rows[rk] = _cycles_rows(part.j0 + np.arange(B), phase[:1])
+            else:
+                row = _cycles_rows(part.j0 + np.arange(B), phase)
+            vals = part.coef * row
+            if ecyc is not None:
+                if vals.shape[0] == frames:
+                    vals *= ecyc
+                else:
+                    vals = vals * ecyc
+        if vals.shape[0] != frames:
+            vals = np.broadcast_to(vals, (frames, B))
+        s = (part.j0 + q) % m_out
+        pos = 0
+        while pos < B:  # contiguous lines, folded modulo m_out
+            n = min(B - pos, m_out - s)
+            Z[:, s : s + n] += vals[:, pos : pos + n]
+            pos += n
+            s = 0
+    out = None
+    for r, Z in classes.items():
+        x = sfft.ifft(Z, axis=-1, overwrite_x=True, norm="forward")
+        if r:
+            x *= np.exp(2j * np.pi * r * np.arange(m_out) / m_out).astype(np.complex64)
+        if out is None:
+            out = x
+        else:
+            out += x
+    if out is None:
+        out = np.zeros((frames, m_out), dtype=np.complex64)
+    return out
 
 
 def _detector(p_list: list[np.ndarray], cfg: FoldedLteConfig) -> np.ndarray:
@@ -295,8 +395,40 @@ def _sample_spectrum(Y: np.ndarray, K: int, phase: np.ndarray) -> np.ndarray:
 
 def _lowpass_sample(y: np.ndarray, K: int, cfg: FoldedLteConfig, phase: np.ndarray) -> np.ndarray:
     """Ideal low-pass (one-sided ``detector_bandwidth_hz``), then sample every K-th point of fs_sim at the
-    fractional offsets ``phase`` (per frame, in 1.92-MS/s samples): no anti-alias filter, so it folds."""
-    return _sample_spectrum(_lowpass_spectrum(y, K, cfg), K, phase)
+    fractional offsets ``phase`` (per frame, in 1.92-MS/s samples): no anti-alias filter, so it folds.
+    Real-input DFT: only the kept bins 0 … k_max are shifted (×e^{j2π kφ/SEG_LEN}) and folded onto SEG_LEN bins;
+    the negative ones are their conjugates."""
+    n = y.shape[-1]
+    m = n // K
+    phase = np.asarray(phase, dtype=np.float64)
+    f = np.abs(sfft.fftfreq(n, 1.0 / (K * FS_OUT_HZ)))
+    kmax = int(np.count_nonzero(f[: n // 2 + 1] <= cfg.detector_bandwidth_hz)) - 1
+    if 2 * kmax >= n - 1 or y.shape[0] != phase.size:  # the kept band reaches Nyquist: the plain complex path
+        return _sample_spectrum(_lowpass_spectrum(y, K, cfg), K, phase)
+    Y = sfft.rfft(y, axis=-1)[:, : kmax + 1]
+    kk = np.arange(kmax + 1)
+    if _uniform(phase):
+        Y *= _cycles_rows(kk, phase[:1])
+    else:
+        Y *= _cycles_rows(kk, phase)
+    width = -(-(kmax + 1) // m) * m
+    W = np.zeros((Y.shape[0], width), dtype=Y.dtype)
+    W[:, : kmax + 1] = Y
+    A = W.reshape(Y.shape[0], width // m, m).sum(axis=1)  # Σ_{k ≥ 0, k ≡ r}
+    A1 = A.copy()
+    A1[:, 0] -= Y[:, 0]  # k ≥ 1
+    Z = A + np.conj(np.roll(A1[:, ::-1], 1, axis=1))  # + Σ_{k ≥ 1, k ≡ −r} conj(W_k)
+    return sfft.irfft(Z[:, : m // 2 + 1], n=m, axis=-1).astype(np.float64) / K
+
+
+def _cluster_k(span_hz: float, cfg: FoldedLteConfig) -> int:
+    """Simulation rate factor a cluster of this span needs: 1 when the detector band holds every product
+    (B_det ≥ m·span: read the envelope at 1.92 MS/s), else K·1.92 MS/s ≥ m·span + B_det."""
+    m = cfg.order
+    if cfg.detector_bandwidth_hz >= m * span_hz:
+        return 1
+    need = m * span_hz + cfg.detector_bandwidth_hz
+    return max(2, int(np.ceil(need / FS_OUT_HZ - 1e-9)))
 
 
 def _plan(freqs: np.ndarray, bws: np.ndarray, cfg: FoldedLteConfig) -> tuple[list[list[int]], list[float], int]:
@@ -317,23 +449,7 @@ def _plan(freqs: np.ndarray, bws: np.ndarray, cfg: FoldedLteConfig) -> tuple[lis
         up = max(freqs[i] + bws[i] / 2 for i in c)
         centres.append((lo + up) / 2)
         spans.append(up - lo)
-    m = cfg.order
-    span = max(spans)
-    if cfg.detector_bandwidth_hz >= m * span:
-        return clusters, centres, 1  # the low-pass passes every product: read the envelope at 1.92 MS/s
-    need = m * span + cfg.detector_bandwidth_hz
-    K = max(2, int(np.ceil(need / FS_OUT_HZ - 1e-9)))
-    return clusters, centres, K
-
-
-def _shift(x: np.ndarray, df_hz: float, k_out: int, phase: np.ndarray) -> np.ndarray:
-    """Move a carrier by df_hz: multiply by exp(j2π df t) at the absolute sampling instants t."""
-    if df_hz == 0:
-        return x
-    n = np.arange(x.shape[-1]) / k_out + SEG_START
-    t = (n[None, :] + np.asarray(phase, dtype=np.float64)[:, None]) / FS_OUT_HZ
-    t = t + np.arange(x.shape[0])[:, None] * lte.FRAME_S
-    return x * np.exp(2j * np.pi * df_hz * t).astype(np.complex64)
+    return clusters, centres, _cluster_k(max(spans), cfg)
 
 
 def _to_output(p_list: list[np.ndarray], k_out: int, cfg: FoldedLteConfig, phase: np.ndarray) -> np.ndarray:
@@ -344,13 +460,26 @@ def _to_output(p_list: list[np.ndarray], k_out: int, cfg: FoldedLteConfig, phase
     return _lowpass_sample(y, k_out, cfg, phase)
 
 
+def _sync_output(lines: _Lines, k: int, cfg: FoldedLteConfig, phase: np.ndarray, frames: int) -> np.ndarray:
+    """A sync-only component (one frame of lines, no carrier offset) through the detector at 1.92 MS/s (frames,
+    SEG_LEN): read directly at the instants (k = 1) or at k·1.92 MS/s, low-passed and sampled."""
+    phase = np.asarray(phase, dtype=np.float64)
+    if _uniform(phase):  # every frame is the same: compute one, repeat it
+        rd = phase[:1] if k == 1 else np.zeros(1)
+        xs = _read([lines], k, rd, 1)
+        s = _to_output([xs.real**2 + xs.imag**2], k, cfg, phase[:1])
+        return np.repeat(s, frames, axis=0)
+    rd = phase if k == 1 else np.zeros(frames)
+    xs = _read([lines], k, rd, frames) if k == 1 else np.repeat(_read([lines], k, np.zeros(1), 1), frames, axis=0)
+    return _to_output([xs.real**2 + xs.imag**2], k, cfg, phase)
+
+
 def _template(num: lte.Numerology, pci: int, K: int, cfg: FoldedLteConfig, p_w: float) -> np.ndarray:
     """The cell's sync template: SSS + PSS symbols (with CPs) alone, through the spectrum mask and the detector,
     at 1.92 MS/s (sampling phase 0); ``K`` is the simulation rate factor of :func:`_plan` (1: direct)."""
     cell = _Cell(0.0, num, pci, p_w, np.zeros(1), np.ones(1, complex), np.random.default_rng(0))
-    zero = np.zeros(1)
-    x = _cell_samples(cell, 1, K, zero, cfg, sync_only=True)
-    s = _to_output([x.real**2 + x.imag**2], K, cfg, zero)[0]
+    _, sync = _spectra([cell], 1, cfg, data=False)
+    s = _sync_output(sync[0], K, cfg, np.zeros(1), 1)[0]
     off = SSS_START - SEG_START
     return s[off : off + TEMPLATE_LEN]
 
@@ -373,29 +502,38 @@ def simulate_receiver(cells: list[_Cell], cfg: FoldedLteConfig, frames: int, pha
     every mixing product of a cluster (B_det ≥ m·span, the default), the low-pass is the identity on the
     detector output, so y(t_n) = D(P(t_n)) exactly and each cell is read directly at the 1.92-MS/s instants;
     otherwise clusters are simulated at K·1.92 MS/s, detected, low-passed and then sampled (the folding).
+    With the square law (c3 = c4 = 0) the clusters add after the detector, so this is decided per cluster (and
+    per sync component); with c3/c4 every cluster uses the common K of :func:`_plan`.
     """
     freqs = np.array([c.freq_hz for c in cells])
     bws = np.array([c.num.bandwidth_hz for c in cells])  # after the spectrum-mask filter
     clusters, centres, K = _plan(freqs, bws, cfg)
-    inner = np.zeros(frames) if K > 1 else np.asarray(phase, dtype=np.float64)  # phases at the instants read
+    phase = np.asarray(phase, dtype=np.float64)
+    linear = cfg.order == 1
+    data, sync = _spectra(cells, frames, cfg)
+    y = np.zeros((frames, SEG_LEN)) if linear else None
     p_list = []
-    sync_parts: dict[int, np.ndarray] = {}
     for c_idx, members in enumerate(clusters):
-        acc = np.zeros((frames, SEG_LEN * K), dtype=np.complex64)
-        for i in members:
-            cell = cells[i]
-            osc = np.exp(2j * np.pi * cell.rng.random())  # the cell's oscillator phase
-            x = _cell_samples(cell, frames, K, inner, cfg, osc=osc)
-            acc += _shift(x, cell.freq_hz - centres[c_idx], K, inner)
-            xs = _cell_samples(cell, frames, K, inner, cfg, sync_only=True)
-            sync_parts[i] = _to_output([xs.real**2 + xs.imag**2], K, cfg, phase)
+        lo = min(freqs[i] - bws[i] / 2 for i in members)
+        hi = max(freqs[i] + bws[i] / 2 for i in members)
+        k = 1 if K == 1 or (linear and _cluster_k(hi - lo, cfg) == 1) else K
+        parts = [_Lines(data[i].j0, data[i].coef, cells[i].freq_hz - centres[c_idx]) for i in members]
         if noise_rng is not None:
-            lo = min(freqs[i] - bws[i] / 2 for i in members)
-            hi = max(freqs[i] + bws[i] / 2 for i in members)
-            acc += _noise_samples(noise_rng, hi - lo, frames, K, inner, cfg)
-        p_list.append(acc.real**2 + acc.imag**2)  # float32 envelope power, W
-    out = _quantise(_to_output(p_list, K, cfg, phase), cfg)
-    return {"y": out, "sync": sync_parts, "K": K}
+            parts.append(_noise_lines(noise_rng, hi - lo, frames, cfg))
+        x = _read(parts, k, phase if k == 1 else np.zeros(frames), frames)
+        p = x.real**2 + x.imag**2  # float32 envelope power, W
+        del x
+        if linear:
+            y += p if k == 1 else _lowpass_sample(p, k, cfg, phase)
+        else:
+            p_list.append(p)
+    if not linear:
+        y = _to_output(p_list, K, cfg, phase)
+    sync_parts: dict[int, np.ndarray] = {}
+    for i, cell in enumerate(cells):
+        k = 1 if K == 1 or (linear and _cluster_k(cell.num.bandwidth_hz, cfg) == 1) else K
+        sync_parts[i] = _sync_output(sync[i], k, cfg, phase, frames)
+    return {"y": _quantise(y, cfg), "sync": sync_parts, "K": K}
 
 
 def matched_filter(frame_sum: np.ndarray, template: np.ndarray, margin: int) -> tuple[int, np.ndarray]:

@@ -193,9 +193,8 @@ def test_direct_reading_equals_oversampled_detector_path(monkeypatch):
     def run(k_force):
         cells = [_cell(1.4e6, [2e-7, 9e-7], a=[1.0, 0.4j], seed=4),
                  _cell(1.4e6, 5e-7, freq=2.0e9 + 1.6e6, pci=44, seed=5, a=0.7)]
-        if k_force:
-            orig = fl._plan
-            monkeypatch.setattr(fl, "_plan", lambda f, b, c: (*orig(f, b, c)[:2], k_force))
+        if k_force:  # every cluster and sync component at k_force·1.92 MS/s
+            monkeypatch.setattr(fl, "_cluster_k", lambda span, c: k_force)
         out = fl.simulate_receiver(cells, cfg, 3, phase, None)
         monkeypatch.undo()
         return out
