@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 def config_hash(obj: Any) -> str:
     """Stable 16-hex-digit hash of a config (dataclass or mapping)."""
-    d = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+    d = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) and not isinstance(obj, type) else obj
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
