@@ -30,6 +30,7 @@ paris: setup
 
 test: setup
 	$(BIN)/ruff check twin ingest render datasets baselines catalog tests
+	$(BIN)/mypy twin catalog
 	$(BIN)/pytest -q $(ARGS)
 
 test-slow: setup

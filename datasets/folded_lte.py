@@ -479,6 +479,8 @@ def _template(num: lte.Numerology, pci: int, K: int, cfg: FoldedLteConfig, p_w: 
     at 1.92 MS/s (sampling phase 0); ``K`` is the simulation rate factor of :func:`_plan` (1: direct)."""
     cell = _Cell(0.0, num, pci, p_w, np.zeros(1), np.ones(1, complex), np.random.default_rng(0))
     _, sync = _spectra([cell], 1, cfg, data=False)
+    if cfg.order == 1 and _cluster_k(num.bandwidth_hz, cfg) == 1:
+        K = 1  # square law, band inside the detector's: reading at 1.92 MS/s is exact (same samples as any K)
     s = _sync_output(sync[0], K, cfg, np.zeros(1), 1)[0]
     off = SSS_START - SEG_START
     return s[off : off + TEMPLATE_LEN]
