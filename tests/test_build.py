@@ -242,3 +242,18 @@ def test_views_on_the_build(built: Path):
     before = (root / "catalog" / "CURRENT").read_bytes()
     assert run("view", "build", "spike_train", root).exit_code == 0
     assert (root / "catalog" / "CURRENT").read_bytes() == before
+
+
+def test_existing_cluster_by_scheduler_address(tmp_path, small_cfg):
+    """--scheduler-address sends the work to an existing Dask cluster (the worker plugin sets it up)."""
+    from distributed import LocalCluster
+
+    from twin.llvm import ensure_llvm_env
+
+    ensure_llvm_env()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        r = run("build", "--city", "paris", "--offline", "--out", tmp_path, "--receivers", 2, "--config", small_cfg,
+                "--scheduler-address", cluster.scheduler_address)
+        assert r.exit_code == 0, r.output + r.stderr
+        assert "links with paths" in r.output
+    assert run("catalog", "verify", tmp_path / "paris").exit_code == 0
