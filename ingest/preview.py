@@ -160,6 +160,9 @@ def plot_path_gain(points_xy, gain_db, buildings, out_png: str | Path, *, title:
                 )
             )
         ok = np.isfinite(g)
+        if (~ok).any():  # points without any path: grey crosses
+            ax.scatter(pts[~ok, 0], pts[~ok, 1], marker="x", s=10, c="0.45", linewidths=0.6, zorder=2, label="no path")
+            ax.legend(loc="upper right", fontsize=7)
         sc = ax.scatter(pts[ok, 0], pts[ok, 1], c=g[ok], s=8, cmap="inferno", zorder=3)
         fig.colorbar(sc, ax=ax, label="path gain (dB)", shrink=0.8)
         ax.set_aspect("equal")

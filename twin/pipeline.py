@@ -372,7 +372,19 @@ def ensure_receivers(root: Path, config: BuildConfig) -> pd.DataFrame:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     set_stage(root, "receivers", status="done", count=table.num_rows, mode=config.receivers.mode, config=to_dict(config.receivers))
+    _top_preview(root, table.to_pandas(), f"{m['name']}: {table.num_rows} {config.receivers.mode} receivers")
     return table.to_pandas()
+
+
+def _top_preview(root: Path, receivers: pd.DataFrame, title: str) -> None:
+    """previews/top.png again, now with the receivers (DESIGN §3: buildings + towers + receivers)."""
+    from twin.ingest.buildings import read_buildings_parquet
+    from twin.ingest.preview import plot_top
+
+    bs = read_buildings_parquet(root / "buildings.parquet")
+    with atomic_path(root / "previews" / "top.png") as tmp:
+        out = plot_top(bs, _read_cells(root), receivers, str(tmp) + ".png", title=title)
+        shutil.move(str(out), tmp)
 
 
 def _load_plan(root: Path) -> list:
@@ -534,7 +546,9 @@ def _path_gain_preview(root: Path) -> None:
         return
     tabs = [pq.read_table(root / p, columns=["rx_id", "rx_x", "rx_y", "path_gain_db"]) for p in ent.column("path").to_pylist()]
     df = pa.concat_tables(tabs).to_pandas()
-    best = df.groupby("rx_id").agg(x=("rx_x", "first"), y=("rx_y", "first"), g=("path_gain_db", "max")).reset_index()
+    best = df.groupby("rx_id").agg(g=("path_gain_db", "max"))
+    rx = pq.read_table(root / "receivers.parquet", columns=["rx_id", "x", "y"]).to_pandas().set_index("rx_id")
+    best = rx.join(best, how="left").reset_index()  # receivers without any path: NaN, drawn as crosses
     b = pq.read_table(root / "buildings.parquet", columns=["geometry_local", "height_m"]).to_pandas()
     b["geometry_local"] = shapely.from_wkb(b["geometry_local"])
     with atomic_path(root / "previews" / "path_gain.png") as tmp:
