@@ -267,7 +267,8 @@ class BuildResult:
 
     def summary(self) -> str:
         if self.dry_run:
-            est = f", about {self.estimate_s:.0f} s on this machine" if self.estimate_s else ""
+            est = (f", about {self.estimate_s:.0f} s at the rate this build measured before" if self.estimate_s
+                   else " (no earlier trace of this build to time from; `twin bench trace` gives this machine's links/s)")
             return (f"dry run: {self.tasks_total} trace tasks ({self.tasks_skipped} already done), "
                     f"{self.links_planned} links{est}; nothing traced")
         s = (f"[green]built[/] {self.root}: {self.links_with_paths} links with paths in the catalog (CIR rows) of "
@@ -306,19 +307,23 @@ def run_build(
     name = _slug(name) if name else src.default_name()
     root = Path(out_dir) / name
     tpath = _towers_path(src, towers)
+    if dry_run and (overwrite or not root.exists()):
+        # plan in a scratch copy: a dry run writes nothing under --out
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="twin-dry-run-") as td:
+            run_ingest(src, Path(td), towers=tpath, name=name, config=config, strict=strict)
+            res = trace_build(Path(td) / name, config, resume=False, dry_run=True)
+        res.root = root
+        res.seconds = time.perf_counter() - t0
+        return res
     if root.exists():
         try:
             m = read_manifest(root)
         except TwinInputError:
             m = {}
         same = m.get("ingest_inputs_hash") == ingest_inputs_hash(src, tpath, config)
-        if overwrite or not resume:
-            if not overwrite:
-                raise TwinInputError(
-                    "output directory exists and --no-resume was given",
-                    file=root,
-                    fix="pass --overwrite to rebuild from scratch, or --resume to continue it",
-                )
+        if overwrite:
             run_ingest(src, out_dir, towers=tpath, name=name, config=config, strict=strict, overwrite=True)
         elif not same:
             raise TwinInputError(
