@@ -22,8 +22,17 @@ Model (per receiver; every step in complex baseband, powers in W, times in secon
 Computation: when the detector band holds every product of a cluster (B_det ≥ m·span, m = 1 for the square
 law, 2 with c3/c4 — the default case), the low-pass is the identity on the detector output and
 y(t_n) = D(P(t_n)) exactly, so each cell's band-limited spectrum is read directly at the receiver's 1.92-MS/s
-instants (spectral lines 1.92 MHz apart land on the same sample values: the folding). Otherwise each cluster
-is simulated at K·1.92 MS/s ≥ m·span + B_det, detected, low-passed and sampled.
+instants (spectral lines 1.92 MHz apart land on the same sample values: the folding). Otherwise the cluster
+is simulated at K·1.92 MS/s ≥ m·span + B_det, detected, low-passed and sampled. With the square law the
+clusters add after the detector, so this is decided per cluster (and per sync component): a narrow cluster is
+read directly even when another cluster of the receiver needs K > 1; with c3/c4 every cluster uses the common K.
+
+Cost (what keeps a 60-receiver city build's views cheaper than its tracing): cells of one bandwidth are
+synthesised together in reused buffers (one OFDM modulation and one segment DFT per few cells), each link's
+CFR over its own paths only; a cell's carrier offset df = (q + r)·Δ from the cluster centre (Δ = 1.92 MHz/1080,
+the segment's line spacing) moves its lines by q bins and multiplies the time signal by exp(j2π r n/M), so all
+cells (and the cluster's noise) sharing a residual r share one inverse DFT — one per distinct carrier grid
+offset, not one per cell; the detector output is low-passed and sampled from its real-input DFT.
 
 Only 1080 samples (0.56 ms) around the sync symbols of subframe 0 are simulated per frame (from slot 0 symbol
 1, frame sample 138); the coarse matched filter searches every position of that segment where the window fits.
@@ -35,6 +44,7 @@ template length + 2·5 samples (274 + 10 = 284; DeepSync's 286 counts a 276-samp
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -52,7 +62,6 @@ from twin.datasets.ofdm import (
     dbm_to_w,
     first_path_delay_s,
     link_rng,
-    ofdm_modulate,
     paths_from_cir,
     thermal_noise_w,
     view_table,
@@ -150,24 +159,6 @@ def _sync_layout(n_sc: int) -> tuple[np.ndarray, np.ndarray]:
     return np.abs(k) <= 36, np.array([pos[int(v)] for v in lte.sync_subcarriers()])
 
 
-def _grid(num: lte.Numerology, pci: int, frames: int, rng: np.random.Generator | None, modulation: str,
-          sync_only: bool = False, load: float = 1.0) -> np.ndarray:
-    """(frames, 8, n_sc) RE values (unit energy) of slot 0 symbols 1..6 and slot 1 symbols 0..1."""
-    k = num.subcarriers()
-    if sync_only:
-        g = np.zeros((frames, 8, k.size), dtype=np.complex128)
-    else:
-        g = _data_symbols(rng, (frames, 8, k.size), modulation)
-        if load < 1.0:
-            g *= rng.random(g.shape) < load
-    n1, n2 = lte.pci_split(pci)
-    centre, sync_cols = _sync_layout(num.n_sc)
-    for sym, seq in ((lte.SSS_SYMBOL - 1, lte.sss(n1, n2, 0)), (lte.PSS_SYMBOL - 1, lte.pss(n2))):
-        g[:, sym, centre] = 0.0
-        g[:, sym, sync_cols] = seq
-    return g
-
-
 D_HZ = FS_OUT_HZ / SEG_LEN  # line spacing of the periodic segment (1.777… kHz)
 
 
@@ -182,13 +173,68 @@ class _Lines:
     df_hz: float = 0.0
 
 
+_WORK = threading.local()
+
+
+def _work(name: str, shape: tuple, dtype, zero: bool = False) -> np.ndarray:
+    """A per-thread scratch buffer, reused across calls (fresh pages are slow to touch). The contents are
+    undefined unless ``zero``; a buffer is only valid until the next request of the same name."""
+    bufs = _WORK.__dict__.setdefault("bufs", {})
+    size = int(np.prod(shape))
+    key = (name, np.dtype(dtype).str)
+    b = bufs.get(key)
+    if b is None or b.size < size:
+        b = bufs[key] = np.empty(max(size, 1), dtype=dtype)
+    v = b[:size].reshape(shape)
+    if zero:
+        v.fill(0)
+    return v
+
+
+@functools.cache
+def _band_layout(m_in: int, bandwidth_hz: float, kc: int) -> tuple[int, int, int]:
+    """(first line index, number of negative lines, number of non-negative lines) of the mask |f| ≤ bandwidth/2
+    on the DFT grid of the m_in-sample segment at kc·1.92 MS/s (lines D_HZ apart)."""
+    f = sfft.fftfreq(m_in, 1.0 / (kc * FS_OUT_HZ))
+    inb = np.flatnonzero(np.abs(f) <= bandwidth_hz / 2)
+    n_neg = int(np.count_nonzero(f[inb] < 0))
+    n_pos = inb.size - n_neg
+    # contiguous: bins 0 … n_pos−1 and m_in − n_neg … m_in − 1
+    assert np.array_equal(np.sort(inb), np.r_[np.arange(n_pos), np.arange(m_in - n_neg, m_in)])
+    j0 = int(np.rint(f[m_in - n_neg] / D_HZ)) if n_neg else 0
+    return j0, n_neg, n_pos
+
+
+def _cfr_cells(cells: list[_Cell], idx: list[int], j0: int, nb: int) -> np.ndarray:
+    """CFR (len(idx), nb) complex64 of each link at the lines j0 … j0+nb−1 (× D_HZ), over each link's own
+    (non-padding) paths; links of similar path counts share one call (padding costs as much as paths)."""
+    fb = (j0 + np.arange(nb)) * D_HZ
+    H = np.zeros((len(idx), nb), dtype=np.complex64)
+    keep = [np.flatnonzero(np.abs(cells[i].a) > 0) for i in idx]
+    bucket: dict[int, list[int]] = {}
+    for a, k in enumerate(keep):
+        if k.size:
+            bucket.setdefault(int(np.ceil(np.log(max(k.size, 8)) / np.log(1.25))), []).append(a)
+    for rows in bucket.values():
+        L = max(keep[a].size for a in rows)
+        tau = np.zeros((len(rows), L))
+        amp = np.zeros((len(rows), L), dtype=np.complex64)
+        for r, a in enumerate(rows):
+            k = keep[a]
+            tau[r, : k.size] = cells[idx[a]].tau_s[k]
+            amp[r, : k.size] = cells[idx[a]].a[k]
+        H[rows] = cfr(tau, amp, fb)
+    return H
+
+
 def _spectra(cells: list[_Cell], frames: int, cfg: FoldedLteConfig, data: bool = True
              ) -> tuple[list[_Lines | None], list[_Lines]]:
     """Each cell's segment spectrum after its spectrum mask (|f| ≤ bandwidth/2) and CIR (exact fractional delays):
     the data signal (``frames`` frames, with the cell's oscillator phase; ``None`` when ``data`` is False) and its
-    sync-only component (one frame, no oscillator phase). Cells of one bandwidth are synthesised together: native
-    rate K_c·1.92 MS/s (K_c = N_FFT/128), one OFDM modulation and one DFT of the segment for all of them; one
-    batched CFR. Each cell's generator is drawn in the same order as per cell: oscillator phase, then data."""
+    sync-only component (one frame, no oscillator phase). Cells of one bandwidth are synthesised together, a few
+    at a time in reused buffers: the RE grid at unit energy, CP-OFDM at the native rate K_c·1.92 MS/s
+    (K_c = N_FFT/128), one DFT of the segment; the power scale sqrt(P/N_sc) and the CFR multiply the in-band lines.
+    Each cell's generator is drawn in the same order as per cell: oscillator phase, then data."""
     out_d: list[_Lines | None] = [None] * len(cells)
     out_s: list[_Lines | None] = [None] * len(cells)
     groups: dict[float, list[int]] = {}
@@ -196,53 +242,69 @@ def _spectra(cells: list[_Cell], frames: int, cfg: FoldedLteConfig, data: bool =
         groups.setdefault(c.num.bandwidth_hz, []).append(i)
     nd = frames if data else 0
     nf = nd + 1  # the last frame of each cell: its sync-only grid
+    cps = [9, 9, 9, 9, 9, 9, 10, 9]  # slot 0 symbols 1..6, slot 1 symbols 0..1 (× K_c)
     for idx in groups.values():
         num = cells[idx[0]].num
         kc = num.n_fft // 128
-        n_sc = num.n_sc
-        centre, sync_cols = _sync_layout(n_sc)
-        g = np.zeros((len(idx), nf, 8, n_sc), dtype=np.complex64)
-        osc = np.ones(len(idx), dtype=np.complex128)
-        for a, i in enumerate(idx):
-            c = cells[i]
-            if data:
-                osc[a] = np.exp(2j * np.pi * c.rng.random())  # the cell's oscillator phase
-                gd = _data_symbols(c.rng, (frames, 8, n_sc), cfg.data_modulation)
-                if cfg.data_load < 1.0:
-                    gd *= c.rng.random(gd.shape) < cfg.data_load
-                g[a, :nd] = gd
-            n1, n2 = lte.pci_split(c.pci)
-            for sym, seq in ((lte.SSS_SYMBOL - 1, lte.sss(n1, n2, 0)), (lte.PSS_SYMBOL - 1, lte.pss(n2))):
-                row = g[a, :, sym]  # (frames, n_sc) view
-                row[:, centre] = 0.0
-                row[:, sync_cols] = seq
-            g[a] *= np.sqrt(c.p_w / n_sc)
-        cps = np.array([9, 9, 9, 9, 9, 9, 10, 9]) * kc  # slot 0 symbols 1..6, slot 1 symbols 0..1
+        n_fft, n_sc, h = num.n_fft, num.n_sc, num.n_sc // 2
         m_in = SEG_LEN * kc
-        x = ofdm_modulate(g.reshape(-1, 8, n_sc), num.subcarriers(), num.n_fft, cps)[:, :m_in]
-        del g
-        X = sfft.fft(x, axis=-1, overwrite_x=True).reshape(len(idx), nf, m_in)
-        f = sfft.fftfreq(m_in, 1.0 / (kc * FS_OUT_HZ))
-        inb = np.flatnonzero(np.abs(f) <= num.bandwidth_hz / 2)
-        inb = inb[np.argsort(f[inb], kind="stable")]  # ascending: a uniform grid for cfr's fast path
-        fb = f[inb]
-        jb = np.rint(fb / D_HZ).astype(np.int64)
-        if jb.size and not np.all(np.diff(jb) == 1):  # pragma: no cover - fftfreq bins are contiguous
-            raise AssertionError("in-band lines must be contiguous")
-        # one CFR for the group, over each link's own (non-padding) paths
-        keep = [np.flatnonzero(np.abs(cells[i].a) > 0) for i in idx]
-        L = max(1, max(k.size for k in keep))
-        tau = np.zeros((len(idx), L))
-        amp = np.zeros((len(idx), L), dtype=np.complex64)
-        for a, (i, k) in enumerate(zip(idx, keep, strict=True)):
-            tau[a, : k.size] = cells[i].tau_s[k]
-            amp[a, : k.size] = cells[i].a[k]
-        H = cfr(tau, amp, fb) / np.float32(m_in)  # (cells, B) complex64
-        Xb = X[:, :, inb]
+        centre, sync_cols = _sync_layout(n_sc)
+        j0, n_neg, n_pos = _band_layout(m_in, num.bandwidth_hz, kc)
+        nb = n_neg + n_pos
+        H = _cfr_cells(cells, idx, j0, nb)
+        scale = np.array([np.sqrt(cells[i].p_w / n_sc) / m_in for i in idx])
+        osc = np.ones(len(idx), dtype=np.complex128)
+        coef = np.empty((len(idx), nf, nb), dtype=np.complex64)
+        chunk = max(1, 48 // nf)  # cells per pass: ~48 frames of buffers (a few MB)
+        for c0 in range(0, len(idx), chunk):
+            sub = idx[c0 : c0 + chunk]
+            rows = len(sub) * nf
+            g = _work("re", (len(sub), nf, 8, n_sc), np.complex64)
+            for a, i in enumerate(sub):
+                c = cells[i]
+                if data:
+                    osc[c0 + a] = np.exp(2j * np.pi * c.rng.random())  # the cell's oscillator phase
+                    gd = _data_symbols(c.rng, (frames, 8, n_sc), cfg.data_modulation)
+                    if cfg.data_load < 1.0:
+                        gd *= c.rng.random(gd.shape) < cfg.data_load
+                    g[a, :nd] = gd
+                g[a, nd:] = 0.0
+                n1, n2 = lte.pci_split(c.pci)
+                for sym, seq in ((lte.SSS_SYMBOL - 1, lte.sss(n1, n2, 0)), (lte.PSS_SYMBOL - 1, lte.pss(n2))):
+                    row = g[a, :, sym]  # (frames, n_sc) view
+                    row[:, centre] = 0.0
+                    row[:, sync_cols] = seq
+            # CP-OFDM, unnormalised IDFT (x[n] = Σ_k X_k e^{j2πkn/N}); subcarriers −h…−1, 1…h; DC and guards 0
+            grid = _work(f"grid{n_fft}", (rows * 8, n_fft), np.complex64)
+            grid[:, h + 1 : n_fft - h] = 0.0
+            grid[:, 0] = 0.0
+            gv = g.reshape(rows * 8, n_sc)
+            grid[:, n_fft - h :] = gv[:, :h]
+            grid[:, 1 : h + 1] = gv[:, h:]
+            t = sfft.ifft(grid, axis=-1, overwrite_x=True, norm="forward").reshape(rows, 8, n_fft)
+            seg = _work("seg", (rows, m_in), np.complex64)
+            pos = 0
+            for s, cp in enumerate(cps):
+                cp *= kc
+                n = min(cp, m_in - pos)
+                seg[:, pos : pos + n] = t[:, s, n_fft - cp : n_fft - cp + n]
+                pos += n
+                n = min(n_fft, m_in - pos)
+                if n <= 0:
+                    break
+                seg[:, pos : pos + n] = t[:, s, :n]
+                pos += n
+            X = sfft.fft(seg, axis=-1, overwrite_x=True).reshape(len(sub), nf, m_in)
+            cs = coef[c0 : c0 + len(sub)]
+            cs[:, :, :n_neg] = X[:, :, m_in - n_neg :]
+            cs[:, :, n_neg:] = X[:, :, :n_pos]
         for a, i in enumerate(idx):
+            hs = H[a] * scale[a]
             if data:
-                out_d[i] = _Lines(int(jb[0]), Xb[a, :nd] * (H[a] * osc[a]).astype(np.complex64))
-            out_s[i] = _Lines(int(jb[0]), Xb[a, nd:] * H[a])
+                coef[a, :nd] *= (hs * osc[a]).astype(np.complex64)
+                out_d[i] = _Lines(j0, coef[a, :nd])
+            coef[a, nd:] *= hs.astype(np.complex64)
+            out_s[i] = _Lines(j0, coef[a, nd:])
     return out_d, out_s  # type: ignore[return-value]
 
 
@@ -260,16 +322,22 @@ def _uniform(phase: np.ndarray) -> bool:
     return phase.size <= 1 or bool(np.all(phase == phase[0]))
 
 
-def _cycles_rows(j: np.ndarray, phase: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
-    """exp(j2π(j·φ_i/SEG_LEN + extra_i)) (rows, B) complex64: phases reduced to cycles in float64 first."""
+def _cycles_rows(j: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """exp(j2π j·φ_i/SEG_LEN) (rows, B) complex64: phases reduced to cycles in float64 first."""
     cyc = np.multiply.outer(phase, j.astype(np.float64)) / SEG_LEN
-    if extra is not None:
-        cyc += extra[:, None]
     cyc -= np.rint(cyc)
     ang = (2 * np.pi * cyc).astype(np.float32)
     out = np.empty(ang.shape, dtype=np.complex64)
     np.cos(ang, out=out.real)
     np.sin(ang, out=out.imag)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _ramp(r: float, m_out: int) -> np.ndarray:
+    """exp(j2π r n/m_out), n = 0 … m_out − 1 (complex64, read-only)."""
+    out = np.exp(2j * np.pi * r * np.arange(m_out) / m_out).astype(np.complex64)
+    out.flags.writeable = False
     return out
 
 
@@ -279,7 +347,7 @@ def _read(parts: list[_Lines], k_out: int, phase: np.ndarray, frames: int) -> np
     band-limited parts: every line lands on the DFT grid of the reading (lines SEG_LEN·k_out bins apart fold onto
     the same bin: the aliasing of reading x at t_n); an offset df = (q + r)·Δ with r ∉ ℤ moves the lines by q bins
     and multiplies the time signal by exp(j2π r n/(SEG_LEN·k_out)) — parts sharing r share one inverse DFT.
-    Returns (frames, SEG_LEN·k_out) complex64 (sqrt(W))."""
+    Returns (frames, SEG_LEN·k_out) complex64 (sqrt(W)) in a scratch buffer, valid until the next call."""
     m_out = SEG_LEN * k_out
     phase = np.asarray(phase, dtype=np.float64)
     uni = _uniform(phase)
@@ -298,7 +366,7 @@ def _read(parts: list[_Lines], k_out: int, phase: np.ndarray, frames: int) -> np
         key = round(r, 9)
         Z = classes.get(key)
         if Z is None:
-            Z = classes[key] = np.zeros((frames, m_out), dtype=np.complex64)
+            Z = classes[key] = _work(f"class{len(classes)}", (frames, m_out), np.complex64, zero=True)
         B = part.coef.shape[-1]
         # carrier term of each frame: df·((SEG_START + φ_i)/fs + i·T_frame), in cycles
         if part.df_hz:
@@ -335,7 +403,7 @@ def _read(parts: list[_Lines], k_out: int, phase: np.ndarray, frames: int) -> np
     for r, Z in classes.items():
         x = sfft.ifft(Z, axis=-1, overwrite_x=True, norm="forward")
         if r:
-            x *= np.exp(2j * np.pi * r * np.arange(m_out) / m_out).astype(np.complex64)
+            x *= _ramp(r, m_out)
         if out is None:
             out = x
         else:
@@ -513,13 +581,17 @@ def simulate_receiver(cells: list[_Cell], cfg: FoldedLteConfig, frames: int, pha
     phase = np.asarray(phase, dtype=np.float64)
     linear = cfg.order == 1
     data, sync = _spectra(cells, frames, cfg)
-    y = np.zeros((frames, SEG_LEN)) if linear else None
+    y = np.zeros((frames, SEG_LEN))
     p_list = []
     for c_idx, members in enumerate(clusters):
         lo = min(freqs[i] - bws[i] / 2 for i in members)
         hi = max(freqs[i] + bws[i] / 2 for i in members)
         k = 1 if K == 1 or (linear and _cluster_k(hi - lo, cfg) == 1) else K
-        parts = [_Lines(data[i].j0, data[i].coef, cells[i].freq_hz - centres[c_idx]) for i in members]
+        parts = []
+        for i in members:
+            d = data[i]
+            assert d is not None
+            parts.append(_Lines(d.j0, d.coef, cells[i].freq_hz - centres[c_idx]))
         if noise_rng is not None:
             parts.append(_noise_lines(noise_rng, hi - lo, frames, cfg))
         x = _read(parts, k, phase if k == 1 else np.zeros(frames), frames)
@@ -554,15 +626,17 @@ def matched_filter(frame_sum: np.ndarray, template: np.ndarray, margin: int) -> 
 def _snr_db(y: np.ndarray, sync: np.ndarray, starts: np.ndarray) -> float:
     """Folded sync SNR over the template span of each frame: AC power of the cell's own detected sync
     component over the AC power of everything else in the same samples."""
-    sig = noi = 0.0
-    for f in range(y.shape[0]):
-        s0 = int(starts[f])
-        if s0 < 0 or s0 + TEMPLATE_LEN > y.shape[1]:
-            continue
-        t = sync[f, s0 : s0 + TEMPLATE_LEN]
-        r = y[f, s0 : s0 + TEMPLATE_LEN] - t
-        sig += float(np.sum((t - t.mean()) ** 2))
-        noi += float(np.sum((r - r.mean()) ** 2))
+    starts = np.asarray(starts, dtype=np.int64)
+    ok = np.flatnonzero((starts >= 0) & (starts + TEMPLATE_LEN <= y.shape[1]))
+    if ok.size == 0:
+        return float("nan")
+    cols = starts[ok, None] + np.arange(TEMPLATE_LEN)
+    t = sync[ok[:, None], cols]
+    r = y[ok[:, None], cols] - t
+    t -= t.mean(axis=1, keepdims=True)
+    r -= r.mean(axis=1, keepdims=True)
+    sig = float(np.sum(t * t))
+    noi = float(np.sum(r * r))
     return 10 * np.log10(sig / noi) if noi > 0 and sig > 0 else float("nan")
 
 
