@@ -18,6 +18,8 @@ Batches of links use a *padded path axis*: ``tau_s`` of shape (links, L) and ``a
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow as pa
 import scipy.fft as sfft
@@ -220,6 +222,20 @@ def cfr(tau_s, a, freqs_hz, out: np.ndarray | None = None, *, chunk: int = 32) -
 # ------------------------------------------------------------------------------------------------ taps
 
 
+_THREADS = max(1, os.cpu_count() or 1)
+_POOL = None
+
+
+def _pool():
+    """A process-wide thread pool for the kernels (created on first use)."""
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="twin-kernel")
+    return _POOL
+
+
 def taps(tau_s, a, bandwidth_hz: float, num_taps: int, out: np.ndarray | None = None, *, l_min: int = 0,
          chunk: int = 32) -> np.ndarray:
     """Sinc-interpolated taps ``h[b, l] = Σ_k a[b, k] sinc(l − W τ[b, k])`` for l = l_min … l_min+num_taps−1.
@@ -250,23 +266,35 @@ def taps(tau_s, a, bandwidth_hz: float, num_taps: int, out: np.ndarray | None = 
     sign = 1.0 - 2.0 * np.mod(m, 2.0)  # (-1)^m
     w = aa.astype(np.complex64) * (sign * np.sin(np.pi * d) / np.pi).astype(np.float32)  # (b, L)
     l_sign = (1.0 - 2.0 * (np.arange(l_min, l_min + num_taps) % 2)).astype(np.float32)  # (-1)^l
-    ls = np.arange(l_min, l_min + num_taps, dtype=np.float64)
-    wri = np.empty((min(chunk, nb), 2, npath), dtype=np.float32)
-    res = np.empty((min(chunk, nb), 2, num_taps), dtype=np.float32)
-    cauchy = np.empty((min(chunk, nb), npath, num_taps), dtype=np.float32)
-    for s in range(0, nb, chunk):
-        e = min(nb, s + chunk)
-        b = e - s
-        # m - l exactly (integers in float32 up to 2^24), then + δ: keeps δ's precision near the peak
-        cm = np.subtract(m[s:e, :, None].astype(np.float32), ls[None, None, :].astype(np.float32), out=cauchy[:b])
-        cm += d[s:e, :, None].astype(np.float32)
-        np.reciprocal(cm, out=cm)
-        wri[:b, 0] = w[s:e].real
-        wri[:b, 1] = w[s:e].imag
-        np.matmul(wri[:b], cm, out=res[:b])
-        res[:b] *= l_sign
-        out[s:e].real = res[:b, 0]
-        out[s:e].imag = res[:b, 1]
+    ls = np.arange(l_min, l_min + num_taps, dtype=np.float32)
+    mf = m.astype(np.float32)
+    df = d.astype(np.float32)
+
+    def work(starts: range) -> None:
+        # per-thread scratch; numpy's ufuncs and matmul release the GIL, so chunks run on all cores
+        wri = np.empty((min(chunk, nb), 2, npath), dtype=np.float32)
+        res = np.empty((min(chunk, nb), 2, num_taps), dtype=np.float32)
+        cauchy = np.empty((min(chunk, nb), npath, num_taps), dtype=np.float32)
+        for s in starts:
+            e = min(nb, s + chunk)
+            b = e - s
+            # m - l exactly (integers in float32 up to 2^24), then + δ: keeps δ's precision near the peak
+            cm = np.subtract(mf[s:e, :, None], ls[None, None, :], out=cauchy[:b])
+            cm += df[s:e, :, None]
+            np.reciprocal(cm, out=cm)
+            wri[:b, 0] = w[s:e].real
+            wri[:b, 1] = w[s:e].imag
+            np.matmul(wri[:b], cm, out=res[:b])
+            res[:b] *= l_sign
+            out[s:e].real = res[:b, 0]
+            out[s:e].imag = res[:b, 1]
+
+    starts = range(0, nb, chunk)
+    n_threads = min(_THREADS, len(starts))
+    if n_threads <= 1:
+        work(starts)
+    else:
+        list(_pool().map(work, [starts[i::n_threads] for i in range(n_threads)]))
     return out[0] if single else out
 
 
