@@ -622,7 +622,7 @@ def run_views(root: str | Path, names: list[str], config: BuildConfig) -> dict[s
             bar = prog.add_task("views", total=len(jobs))
             run_jobs(client, jobs, on_result, retries=config.dask.retries, on_progress=lambda j: prog.update(bar, advance=1))
     for name in names:
-        set_stage(root, f"view:{name}", status="done", **out[name], seconds=round(time.perf_counter() - t0, 2), config=to_dict(from_mapping(get_view(name).config_cls, config.views.get(name, {}), where=f"[views.{name}]")))
+        set_stage(root, f"view:{name}", status="done", **out[name], views_run_seconds=round(time.perf_counter() - t0, 2), config=to_dict(from_mapping(get_view(name).config_cls, config.views.get(name, {}), where=f"[views.{name}]")))
     return out
 
 
