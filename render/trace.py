@@ -412,8 +412,8 @@ def trace_links(
         txp = cpart[["x", "y", "z"]].to_numpy(dtype=float)
         for r0 in range(0, len(receivers), rb):
             sl = slice(r0, r0 + rb)
-            res, per_source = _solve_batch(scene, cpart, rx_pos[sl], rx_vel[sl], config)
-            _warn_if_full(res, per_source, cpart, config)
+            res, per_source, used = _solve_growing(scene, cpart, rx_pos[sl], rx_vel[sl], config)
+            _warn_if_full(res, per_source, cpart, used)
             n_r = len(rx_pos[sl])
             los = _los_mask(scene, np.repeat(txp, n_r, axis=0), np.tile(rx_pos[sl], (len(cpart), 1)))
             tab, ci, ri = _rows(res, cpart, rx_ids[sl], rx_pos[sl], los, moving, config, freq)
@@ -424,6 +424,27 @@ def trace_links(
         order = np.lexsort((np.concatenate([k[1] for k in keys]), np.concatenate([k[0] for k in keys])))
         out = out.take(pa.array(order))
     return out.replace_schema_metadata(meta)
+
+
+def _solve_growing(scene, cells: pd.DataFrame, rx_pos: np.ndarray, rx_vel: np.ndarray, config: TraceConfig):
+    """Solve; while a source's path buffer came back full, solve again with a 4x larger buffer.
+
+    A full buffer drops candidates, and which ones depends on how receivers are batched (NVlabs/sionna#1172);
+    growing it until nothing is dropped makes the result independent of batching. The growth stops at
+    ``config.max_path_buffer`` and at Dr.Jit's 2^32-entry cap. Returns (result, per-source counts, config used).
+    """
+    import dataclasses
+
+    used = config
+    limit = min(config.max_path_buffer, (DRJIT_MAX_ENTRIES - 1) // max(1, len(cells) * len(rx_pos)))
+    while True:
+        res, per_source = _solve_batch(scene, cells, rx_pos, rx_vel, used)
+        full = per_source is not None and np.any(np.asarray(per_source) >= used.max_num_paths_per_src)
+        bigger = min(used.max_num_paths_per_src * 4, limit)
+        if not full or bigger <= used.max_num_paths_per_src:
+            return res, per_source, used
+        log.info("path buffer full at %d per source: tracing again with %d", used.max_num_paths_per_src, bigger)
+        used = dataclasses.replace(used, max_num_paths_per_src=bigger)
 
 
 def _warn_if_full(res: dict, per_source, cells: pd.DataFrame, config: TraceConfig) -> None:

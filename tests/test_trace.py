@@ -212,11 +212,24 @@ def test_min_path_gain_drops_links(xml, table):
 
 
 def test_full_buffer_warns(xml, caplog):
-    cfg = TraceConfig(samples_per_src=10_000, max_num_paths_per_src=2, max_depth=1)
+    cfg = TraceConfig(samples_per_src=10_000, max_num_paths_per_src=2, max_path_buffer=2, max_depth=1)
     with caplog.at_level(logging.WARNING, logger="twin.render.trace"):
         df = trace_links(xml, cells_df(1), rx_df(5), cfg).to_pandas()
     assert "path buffer full" in caplog.text and "1172" in caplog.text
     assert df.num_paths.sum() <= 2
+
+
+def test_full_buffer_grows_until_nothing_is_dropped(xml, caplog):
+    """A full buffer is traced again larger: the result equals a trace with a buffer that never fills."""
+    small = TraceConfig(samples_per_src=10_000, max_num_paths_per_src=2, max_path_buffer=100_000, max_depth=1)
+    big = TraceConfig(samples_per_src=10_000, max_num_paths_per_src=100_000, max_depth=1)
+    with caplog.at_level(logging.WARNING, logger="twin.render.trace"):
+        a = trace_links(xml, cells_df(1), rx_df(5), small).to_pandas()
+    assert "path buffer full" not in caplog.text
+    b = trace_links(xml, cells_df(1), rx_df(5), big).to_pandas()
+    assert a.num_paths.tolist() == b.num_paths.tolist() and a.num_paths.sum() > 2
+    for x, y in zip(a.tau_s, b.tau_s, strict=True):
+        assert np.allclose(sorted(x), sorted(y))
 
 
 def test_bad_input_errors(xml):

@@ -172,6 +172,7 @@ class TraceConfig:
     max_depth: int = 3
     samples_per_src: int = 100_000  # ~94% of the paths of 1e7 at a tenth of the cost of 1e6
     max_num_paths_per_src: int = 100_000  # buffer per source; 1e6 costs ~130 MB each
+    max_path_buffer: int = 3_200_000  # a full buffer is retried 4x larger up to this (NVlabs/sionna#1172)
     los: bool = True
     specular_reflection: bool = True
     diffuse_reflection: bool = False
@@ -189,7 +190,7 @@ class TraceConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.max_depth <= 10:
             raise ValueError(f"max_depth must be in 0..10, got {self.max_depth}")
-        for n in ("samples_per_src", "max_num_paths_per_src", "cells_per_task", "receivers_per_task"):
+        for n in ("samples_per_src", "max_num_paths_per_src", "max_path_buffer", "cells_per_task", "receivers_per_task"):
             positive(n, getattr(self, n))
         positive("seed", self.seed, allow_zero=True)
         if self.antenna_pattern not in ("tr38901", "iso", "dipole", "hw_dipole"):
