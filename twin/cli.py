@@ -19,8 +19,8 @@ from rich.table import Table
 
 from twin.errors import TwinError, TwinInputError
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # messages stay on one line: paths can be copied
+out = Console(soft_wrap=True)
 
 app = typer.Typer(
     no_args_is_help=True,

@@ -181,7 +181,7 @@ def _ingest_into(root: Path, name: str, src: BuildingSource, towers_path: Path, 
 
     from twin.ingest import pipeline as ip
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     t0 = time.perf_counter()
     with console.status(f"ingest {name}: buildings ..."):
         bundle = ip.load_area(src, towers_path, config.ingest, strict=strict)
