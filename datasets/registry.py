@@ -7,7 +7,7 @@ writes the returned table as ``views/<name>/part-<task key>.parquet`` and regist
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -83,5 +83,3 @@ def _load_builtin() -> None:
             if e.name != mod:
                 raise
 
-
-ViewFactory = Callable[..., View]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from twin.config import TraceConfig
-from twin.render.trace import CELL_COLUMNS, RECEIVER_COLUMNS, _check_table, cell_orientation
+from twin.render.trace import CELL_COLUMNS, RECEIVER_COLUMNS, _check_table, cell_orientation, solver_kwargs
 
 
 def _prepare(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, config: TraceConfig):
@@ -48,20 +48,7 @@ def _prepare(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, confi
 def _solve(scene, config: TraceConfig, solver=None):
     import sionna.rt as rt
 
-    return (solver or rt.PathSolver())(
-        scene,
-        max_depth=config.max_depth,
-        max_num_paths_per_src=config.max_num_paths_per_src,
-        samples_per_src=config.samples_per_src,
-        synthetic_array=True,
-        los=config.los,
-        specular_reflection=config.specular_reflection,
-        diffuse_reflection=config.diffuse_reflection,
-        refraction=config.refraction,
-        diffraction=config.diffraction,
-        edge_diffraction=config.edge_diffraction,
-        seed=config.seed,
-    )
+    return (solver or rt.PathSolver())(scene, **solver_kwargs(config))
 
 
 def _links_with_paths(paths) -> int:

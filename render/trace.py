@@ -174,6 +174,23 @@ class _CountingGenerator:
             return None
 
 
+def solver_kwargs(config: TraceConfig) -> dict:
+    """Keyword arguments of ``PathSolver.__call__`` for ``config`` (synthetic arrays: one element per side)."""
+    return dict(
+        max_depth=config.max_depth,
+        max_num_paths_per_src=config.max_num_paths_per_src,
+        samples_per_src=config.samples_per_src,
+        synthetic_array=True,
+        los=config.los,
+        specular_reflection=config.specular_reflection,
+        diffuse_reflection=config.diffuse_reflection,
+        refraction=config.refraction,
+        diffraction=config.diffraction,
+        edge_diffraction=config.edge_diffraction,
+        seed=config.seed,
+    )
+
+
 def _solver():
     import sionna.rt as rt
 
@@ -245,20 +262,7 @@ def _solve_batch(scene, cells: pd.DataFrame, rx_pos: np.ndarray, rx_vel: np.ndar
     try:
         scene.add(txs + rxs)
         solver, counter = _solver()
-        paths = solver(
-            scene,
-            max_depth=config.max_depth,
-            max_num_paths_per_src=config.max_num_paths_per_src,
-            samples_per_src=config.samples_per_src,
-            synthetic_array=True,
-            los=config.los,
-            specular_reflection=config.specular_reflection,
-            diffuse_reflection=config.diffuse_reflection,
-            refraction=config.refraction,
-            diffraction=config.diffraction,
-            edge_diffraction=config.edge_diffraction,
-            seed=config.seed,
-        )
+        paths = solver(scene, **solver_kwargs(config))
         a_re, a_im = (np.asarray(t.numpy()) for t in paths.a)  # [rx, rx_ant, tx, tx_ant, P]
         a = (a_re[:, 0, :, 0, :] + 1j * a_im[:, 0, :, 0, :]).astype(np.complex128)
         tau = np.asarray(paths.tau.numpy(), dtype=np.float64)  # [rx, tx, P]

@@ -29,7 +29,7 @@ from twin.config import BuildConfig, config_hash, from_mapping, to_dict
 from twin.errors import TwinInputError
 from twin.frame import LocalFrame
 from twin.io import atomic_path, sha256_file, staging_dir, write_json_atomic
-from twin.manifest import now_iso, package_versions, read_manifest, set_stage, write_manifest
+from twin.manifest import now_iso, package_versions, read_manifest, set_stage
 from twin.schema import RECEIVER_SCHEMA, file_metadata
 
 log = logging.getLogger(__name__)
@@ -646,9 +646,3 @@ def _view_job(name: str, vcfg: dict, shard_paths: list[str], root: str, rx_ids: 
     inputs = ViewInputs(cir=cir, towers=towers, receivers=rx, scene_path=scene_xml, seed=seed, manifest=manifest)
     table = view(inputs, cfg)
     return table
-
-
-def write_manifest_stage(root: Path, **kw: Any) -> None:  # pragma: no cover - convenience for scripts
-    m = read_manifest(root)
-    m.update(kw)
-    write_manifest(root, m)
