@@ -28,7 +28,7 @@ app = typer.Typer(
     help="Ray-traced digital twins of real cities: OpenStreetMap + tower CSVs -> Sionna RT -> CIR Parquet -> views.",
     pretty_exceptions_enable=False,
 )
-view_app = typer.Typer(no_args_is_help=True, help="Build views (DESIGN §6) on an existing twin directory.")
+view_app = typer.Typer(no_args_is_help=True, help="List views and build them on an existing twin directory.")
 bench_app = typer.Typer(no_args_is_help=True, help="Speed measured as ratios against the bare libraries, in one run.")
 app.add_typer(view_app, name="view")
 app.add_typer(bench_app, name="bench")
@@ -139,7 +139,7 @@ def ingest(
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Buildings + towers -> a Sionna-ready scene bundle in OUT/<name>/ (DESIGN §3, §4)."""
+    """Buildings + towers -> a Sionna-ready scene bundle in OUT/<name>/ (scene, buildings, towers, previews)."""
     from twin.config import load_build_config
     from twin.pipeline import run_ingest
 
