@@ -64,10 +64,13 @@ def bench_trace(
         lines.append(f"scene etoile (Paris), {len(cells)} cells at {carrier / 1e6:.1f} MHz, {len(rx)} receivers, "
                      f"{n_links} links, max_depth {trace.max_depth}, samples_per_src {trace.samples_per_src}")
         with dask_client(cfg.dask) as client:
+            rows_written = [0]
+
             def pipeline_run(receivers: pd.DataFrame) -> float:
                 tasks = plan_trace_tasks(cells, receivers, trace, scene_hash=m["scene"]["hash"])
                 t0 = time.perf_counter()
-                execute_trace_tasks(root, tasks, cells, receivers, cfg, manifest=m, client=client, progress=False)
+                stats = execute_trace_tasks(root, tasks, cells, receivers, cfg, manifest=m, client=client, progress=False)
+                rows_written[0] = stats["rows"]
                 return time.perf_counter() - t0
 
             # bare Sionna runs in the same worker process as the pipeline's tasks (same threads, same memory)
@@ -83,9 +86,11 @@ def bench_trace(
                 best_b = min(best_b, s)
             naive_n = min(naive_receivers, len(rx))
             naive_paths, naive_s = client.submit(naive_loop_links, scene_xml, cells, rx, trace, max_receivers=naive_n, pure=False).result()
-        rows = Catalog(root).entries(view="cir")
+        report = Catalog(root).verify()
+        if not report.ok:
+            raise RuntimeError(f"bench catalog failed verification: {report.problems}")
     p_rate, b_rate, n_rate = n_links / best_p, n_links / best_b, naive_n * len(cells) / naive_s
-    lines.append(f"pipeline (Dask + shards + catalog): {p_rate:9.1f} links/s  ({best_p:.2f} s, {sum(rows.column('rows').to_pylist())} rows in the catalog)")
+    lines.append(f"pipeline (Dask + shards + catalog): {p_rate:9.1f} links/s  ({best_p:.2f} s, {rows_written[0]} links with paths written and catalogued)")
     lines.append(f"bare Sionna PathSolver:             {b_rate:9.1f} links/s  ({best_b:.2f} s, {bare_links} links with paths)")
     lines.append(f"naive loop, moving one receiver:    {n_rate:9.1f} links/s  ({naive_s:.2f} s for {naive_n} receivers, {naive_paths} links with paths)")
     lines.append(f"ratio {p_rate / b_rate:.3f}")

@@ -261,7 +261,7 @@ def bench_trace(
     receivers: Annotated[int, typer.Option("--receivers", help="Receivers.")] = 200,
     naive_receivers: Annotated[int, typer.Option("--naive-receivers", help="Receivers for the naive moving-receiver loop.")] = 20,
     samples_per_src: Annotated[int | None, typer.Option("--samples-per-src")] = None,
-    repeat: Annotated[int, typer.Option("--repeat", help="Alternating runs of each; the best is kept.")] = 5,
+    repeat: Annotated[int, typer.Option("--repeat", help="Alternating runs of each; the best is kept.")] = 7,
 ) -> None:
     """Pipeline (Dask, shards, catalog) vs bare Sionna PathSolver on the same scene, cells and receivers."""
     from twin.bench import bench_trace as run
