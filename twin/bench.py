@@ -52,7 +52,7 @@ def bench_trace(
         m = read_manifest(root)
         scene_xml = str((root / m["scene"]["xml"]).resolve())
         cells_all = _read_cells(root)
-        carrier = cells_all["frequency_hz"].value_counts().idxmax()
+        carrier = float(cells_all["frequency_hz"].value_counts().idxmax())  # type: ignore[arg-type]
         cells = cells_all[cells_all["frequency_hz"] == carrier].sort_values("cell_id").head(n_cells).reset_index(drop=True)
         import pyarrow.parquet as pq
         import shapely
