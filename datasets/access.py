@@ -33,10 +33,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from twin.errors import TwinInputError
+from twin.schema import SPLIT_VIEW
 
 MANIFEST = "twin.json"
 CIR_VIEW = "cir"
-SPLIT_VIEW = "split"  # the catalog's entry of the split table (rx_id -> split)
 #: catalog entries that are tables of the build, not views a user reads as samples
 NOT_VIEWS = (CIR_VIEW, SPLIT_VIEW)
 

@@ -179,3 +179,73 @@ def test_open_fsspec_url_and_refuse_paths_outside(root: Path, tmp_path: Path):
         twin.open(root).resolve("/etc/passwd")
     with pytest.raises(TwinInputError, match="not a twin directory"):
         twin.open(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------------- splits
+
+
+def _receivers(n: int, seed: int = 0, span: float = 400.0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    return pa.table({"rx_id": pa.array(np.arange(n), pa.int64()), "x": rng.uniform(-span, span, n),
+                     "y": rng.uniform(-span, span, n), "route_id": pa.array(np.arange(n) // 10, pa.int64())})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tile_split_is_spatially_disjoint_and_close_to_fractions(seed):
+    from twin.datasets.splits import SplitConfig, split_table
+
+    rx = _receivers(2000, seed)
+    t = split_table(rx, SplitConfig(by="tile", tile_m=50.0, seed=seed)).to_pandas()
+    x, y = rx.column("x").to_numpy(), rx.column("y").to_numpy()
+    t["tile"] = [f"{a},{b}" for a, b in zip(np.floor(x / 50).astype(int), np.floor(y / 50).astype(int), strict=True)]
+    assert (t.groupby("tile")["split"].nunique() == 1).all()  # no tile in two splits
+    share = t["split"].value_counts(normalize=True)
+    assert abs(share["train"] - 0.8) < 0.05 and abs(share["test"] - 0.1) < 0.05 and abs(share["validation"] - 0.1) < 0.05
+
+
+def test_route_random_and_cell_groups():
+    from twin.datasets.splits import SplitConfig, split_table
+
+    rx = _receivers(300)
+    t = split_table(rx, SplitConfig(by="route", seed=4)).to_pandas()
+    t["route"] = rx.column("route_id").to_numpy()
+    assert (t.groupby("route")["split"].nunique() == 1).all()  # whole routes
+    t = split_table(rx, SplitConfig(by="cell", seed=4), serving_site={i: f"s{i % 7}" for i in range(300)}).to_pandas()
+    assert (t.groupby(np.arange(300) % 7)["split"].nunique() == 1).all()  # towers held out
+    a = split_table(rx, SplitConfig(by="random", seed=9)).column("split").to_pylist()
+    assert a == split_table(rx, SplitConfig(by="random", seed=9)).column("split").to_pylist()  # seeded
+    assert a != split_table(rx, SplitConfig(by="random", seed=10)).column("split").to_pylist()
+
+
+@pytest.mark.parametrize("kw", [{"fractions": (0.5, 0.4)}, {"fractions": (0.8, 0.3, -0.1)}, {"tile_m": 0.0},
+                                {"by": "street"}, {"names": ("a", "a", "b")}])
+def test_bad_split_settings(kw):
+    from twin.datasets.splits import SplitConfig
+
+    with pytest.raises(ValueError):
+        SplitConfig(**kw)
+
+
+def test_split_cli_readers_and_resume(root: Path):
+    r = runner.invoke(app, ["split", str(root), "--by", "tile", "--tile-m", "50", "--seed", "3"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    b = twin.open(root)
+    t = b.split_table().to_pandas()
+    assert set(t["rx_id"]) == set(b.receivers["rx_id"])
+    assert (t.groupby("group")["split"].nunique() == 1).all()
+    assert b.manifest["split"]["by"] == "tile" and b.manifest["split"]["sha256"]
+    cir = b.cir()
+    total = 0
+    for s in sorted(set(t["split"])):
+        part = b.cir(split=s)
+        rx = set(t.loc[t["split"] == s, "rx_id"])
+        assert all(int(x["rx_id"]) in rx for x in part)
+        total += len(part)
+    assert total == len(cir)
+    with pytest.raises(TwinInputError, match="unknown split"):
+        b.view("cir_taps", split="nope")
+    with pytest.raises(TwinInputError, match="no rx_id"):
+        len(b.view("bistatic_echo", split="train"))
+    assert runner.invoke(app, ["catalog", "verify", str(root)]).exit_code == 0
+    bad = runner.invoke(app, ["split", str(root), "--fractions", "0.5,0.1"])
+    assert bad.exit_code == 2 and "fractions" in bad.output
