@@ -483,6 +483,23 @@ class Catalog:
             merged = merged.sort_by([("path", "ascending")])
             self._commit(merged, seq + 1)
 
+    def unregister(self, paths: Iterable[str]) -> int:
+        """Commit a new snapshot without the rows of ``paths`` (one atomic commit); returns rows removed.
+
+        The files are left alone: the caller removes them after this returns (a crash in between leaves
+        orphans that ``verify`` reports, never a listed shard that is missing).
+        """
+        drop = [_check_relpath(p, what="path", file=self.root) for p in paths]
+        if not drop:
+            return 0
+        with self._lock():
+            current, seq = self._read_current()
+            gone = pc.is_in(current["path"], value_set=pa.array(drop, pa.string()))
+            n = int(pc.sum(gone).as_py() or 0)
+            if n:
+                self._commit(current.filter(pc.invert(gone)), seq + 1)
+        return n
+
     def _commit(self, table: pa.Table, seq: int) -> None:
         name = f"{seq:06d}-{uuid.uuid4().hex}.parquet"
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)

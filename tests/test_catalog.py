@@ -471,8 +471,9 @@ def test_publish_local_and_memory(tmp_path):
     for rel in (
         "twin.json",
         "previews/top.png",
-        "DATASET_CARD.md",
+        "README.md",
         "dataset_card.json",
+        "croissant.json",
         "catalog/catalog.parquet",
     ):
         assert (pub / rel).is_file(), rel
@@ -481,18 +482,14 @@ def test_publish_local_and_memory(tmp_path):
     assert card["views"]["cir"]["bytes"] == sum(
         (src / f"cir/part-0000{i}.parquet").stat().st_size for i in range(2)
     )
-    cols = {c["name"]: c for c in card["views"]["folded_lte"]["columns"]}
+    cols = {c["name"]: c for c in card["configs"]["folded_lte"]["columns"]}
     assert json.loads(cols["window"]["metadata"]["shape"]) == [3, 2]
-    assert [c["name"] for c in card["views"]["cir"]["columns"]] == list(CIR_SCHEMA.names)
+    assert [c["name"] for c in card["configs"]["cir"]["columns"]] == list(CIR_SCHEMA.names)
     lic = {x["license"] for x in card["licenses"]}
-    assert {"ODbL-1.0", "Apache-2.0", "CC0-1.0 (synthetic)"} <= lic
-    md = (pub / "DATASET_CARD.md").read_text()
-    assert (
-        "© OpenStreetMap contributors" in md
-        and "ODbL" in md
-        and "load_dataset" in md
-        and "duckdb" in md.lower()
-    )
+    assert lic == {"Apache-2.0", "CC0-1.0"}  # no OpenStreetMap data in this build: no ODbL
+    md = (pub / "README.md").read_text()
+    assert "ODbL" not in md and "load_dataset" in md and "duckdb" in md.lower()
+    assert md.startswith("---\nlicense:\n- apache-2.0\n- cc0-1.0\n")
     assert card["provenance"]["sources"]["towers"]["path"] == "towers.csv"
     assert card["provenance"]["versions"] == {"sionna-rt": "2.2.0"} and "sionna-rt" in md
     # relative paths only: nothing in the published catalog points back at the source
@@ -522,7 +519,7 @@ def test_publish_local_and_memory(tmp_path):
         for e in Catalog(src).shard_entries():
             assert hashlib.sha256(fs.cat(f"/twin-test/paris/{e.path}")).hexdigest() == e.sha256
         assert json.loads(fs.cat("/twin-test/paris/catalog/CURRENT"))["rows"] == 3
-        assert fs.exists("/twin-test/paris/DATASET_CARD.md") and url.startswith("memory://")
+        assert fs.exists("/twin-test/paris/README.md") and url.startswith("memory://")
         # copy the in-memory publication to disk and verify it as a twin directory
         local = tmp_path / "from-memory"
         fs.get("/twin-test/paris", str(local), recursive=True)

@@ -11,4 +11,13 @@ __version__ = "0.1.0"
 
 from twin.errors import TwinError, TwinInputError
 
-__all__ = ["TwinError", "TwinInputError", "__version__"]
+__all__ = ["TwinError", "TwinInputError", "__version__", "open"]
+
+
+def __getattr__(name: str):
+    """``twin.open`` is imported on first use (it pulls in pyarrow, fsspec and the catalog)."""
+    if name == "open":
+        from twin.datasets.access import open_build
+
+        return open_build
+    raise AttributeError(f"module 'twin' has no attribute {name!r}")

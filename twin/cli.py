@@ -285,6 +285,9 @@ def bench_views(
 
 
 _mount_catalog()
+from twin.data_cli import register as _register_data  # noqa: E402  (data-access commands: split, view ls/drop)
+
+_register_data(app, view_app, handle_errors, out)
 
 
 def main() -> None:

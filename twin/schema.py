@@ -78,6 +78,18 @@ RECEIVER_SCHEMA = pa.schema(
 )
 RECEIVER_KINDS = ("grid", "route", "random")
 
+# ------------------------------------------------------------------------------------------------- splits
+#: the split table of a build (rx_id -> split), registered in the catalog under the view name SPLIT_VIEW
+SPLIT_VIEW = "split"
+SPLIT_PATH = "splits/split.parquet"
+SPLIT_SCHEMA = pa.schema(
+    [
+        pa.field("rx_id", pa.int64()),
+        pa.field("split", pa.string()),  # e.g. train | validation | test
+        pa.field("group", pa.string()),  # what was kept whole: "ix,iy" tile, "route:N", "site:ID", "rx:N"
+    ]
+)
+
 # --------------------------------------------------------------------------------------------------- CIR
 CIR_SCHEMA = pa.schema(
     [
