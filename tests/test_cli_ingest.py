@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import json
 import subprocess
 import sys
@@ -120,7 +121,7 @@ def test_no_top_level_stage_packages(tmp_path: Path):
         if present:
             spec = subprocess.run([sys.executable, "-c", f"import importlib.util as u; print(u.find_spec('{n}').origin)"], cwd=tmp_path, capture_output=True, text=True)
             repo = str(Path(__file__).resolve().parents[1])
-            assert not spec.stdout.strip().startswith(repo), (n, spec.stdout)
+            assert not spec.stdout.strip().startswith(os.path.join(repo, n) + os.sep), (n, spec.stdout)
 
 
 def test_doctor_exit_0_names_llvm():
