@@ -1,10 +1,13 @@
-"""Baseline trainers (DESIGN §8) that read the published view catalog through torch datasets.
+"""Baseline trainers that read the published view catalog through torch datasets.
 
 The trainers come with a later issue; :data:`BASELINES` is the registry they will join.
 """
 
 from __future__ import annotations
 
-BASELINES: dict[str, object] = {}
+from twin.registry import Registry
+
+#: baseline trainers by name; a trainer joins with ``@BASELINES.register("name")``
+BASELINES: Registry[object] = Registry("baseline", field="NAME")
 
 __all__ = ["BASELINES"]

@@ -40,6 +40,7 @@ from shapely.geometry import box as shapely_box
 from twin.config import ReceiverConfig
 from twin.errors import TwinInputError
 from twin.frame import LocalFrame, project_street_graph
+from twin.registry import Registry
 from twin.schema import RECEIVER_SCHEMA
 
 #: Node spacing of the offline street lattice, metres (finer lattices are tried when the open space is narrow).
@@ -191,17 +192,12 @@ class _Placed:
 
 Placer = Callable[..., _Placed]
 #: mode -> placer(space, config, rng, *, street_graph, frame) -> _Placed
-PLACERS: dict[str, Placer] = {}
+PLACERS: Registry[Placer] = Registry("receiver mode", field="receivers.mode")
 
 
 def register_placer(mode: str) -> Callable[[Placer], Placer]:
-    """Register a placement function under ``ReceiverConfig.mode`` = ``mode`` (one of RECEIVER_KINDS)."""
-
-    def deco(fn: Placer) -> Placer:
-        PLACERS[mode] = fn
-        return fn
-
-    return deco
+    """Decorator: register a placement function under ``ReceiverConfig.mode`` = ``mode``."""
+    return PLACERS.register(mode)
 
 
 def make_receivers(
@@ -224,12 +220,7 @@ def make_receivers(
             field="config",
             fix="build it with twin.config.from_mapping(ReceiverConfig, table)",
         )
-    if config.mode not in PLACERS:
-        raise TwinInputError(
-            f"unknown receiver mode {config.mode!r}",
-            field="receivers.mode",
-            fix=f"use one of {', '.join(sorted(PLACERS))}",
-        )
+    placer = PLACERS.get(config.mode)  # UnknownNameError naming the modes
     if frame is not None and not isinstance(frame, LocalFrame):
         raise TwinInputError(
             f"frame must be a twin.frame.LocalFrame, got {type(frame).__name__}",
@@ -238,7 +229,7 @@ def make_receivers(
         )
     space = open_space(footprints_local, bounds, config.clearance_m)
     rng = np.random.default_rng(config.seed)
-    placed = PLACERS[config.mode](space, config, rng, street_graph=street_graph, frame=frame)
+    placed = placer(space, config, rng, street_graph=street_graph, frame=frame)
     n = len(placed.x)
     zeros = np.zeros(n)
     cols = {
