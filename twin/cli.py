@@ -289,6 +289,10 @@ from twin.data_cli import register as _register_data  # noqa: E402  (data-access
 
 _register_data(app, view_app, handle_errors, out)
 
+from twin.bench_scale import register as _register_scale  # noqa: E402  (twin bench scale)
+
+_register_scale(bench_app, handle_errors, out)
+
 
 def main() -> None:
     try:
