@@ -203,6 +203,9 @@ def build(
 
         cfg = dataclasses.replace(cfg, max_links=max_links)
     view_list = [v.strip() for v in views.split(",") if v.strip()] if views else []
+    from twin.config import check_view_names
+
+    check_view_names(view_list)
     src = _source(city, place, bbox, osm_file, offline)
     res = run_build(
         src, out_dir, towers=towers, name=name, config=cfg, strict=strict, overwrite=overwrite,
@@ -233,6 +236,9 @@ def view_build(
     if scheduler_address:
         overrides["dask"]["scheduler_address"] = scheduler_address
     cfg = load_build_config(config, overrides)
+    from twin.config import check_view_names
+
+    check_view_names([name], field="NAME")
     stats = run_views(root, [name], cfg)
     out.print(stats)
 
