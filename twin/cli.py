@@ -290,6 +290,26 @@ def bench_views(
         out.print(ln, highlight=False)
 
 
+@bench_app.command("towers")
+@handle_errors
+def bench_towers(
+    rows: Annotated[int, typer.Option("--rows", help="Rows of the synthetic OpenCelliD-style file.")] = 1_000_000,
+) -> None:
+    """Read a ROWS-row tower file (spread over +-3 degrees) for the etoile area: seconds and peak memory."""
+    import tempfile
+
+    from twin.ingest.tower_stream import bench_stream
+
+    if rows < 1:
+        raise TwinInputError(f"must be >= 1, got {rows}", field="--rows")
+    with tempfile.TemporaryDirectory(prefix="twin-bench-towers-") as d:
+        r = bench_stream(rows, d)
+    out.print(f"{r['rows']:,} rows ({r['file_mb']:.0f} MB) read for the area in {r['seconds']:.2f} s, "
+              f"peak memory {r['peak_rss_mb']:.0f} MB (process after imports: {r['rss_before_mb']:.0f} MB); "
+              f"kept {r['counts']['cells']} cells, {r['counts'].get('far_outside', 0):,} rows dropped early",
+              highlight=False)
+
+
 _mount_catalog()
 from twin.data_cli import register as _register_data  # noqa: E402  (data-access commands: split, view ls/drop)
 

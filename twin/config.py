@@ -141,7 +141,7 @@ class IngestConfig:
     default_bandwidth_hz: float = 10e6
     default_tilt_deg: float = 6.0
     site_merge_m: float = 5.0  # cells closer than this with the same operator form one site
-    max_tower_outside_m: float = 0.0  # towers farther than this outside the area are skipped
+    max_tower_outside_m: float = 150.0  # towers up to this far outside the area are kept (flag outside_scene)
     default_earfcn: int = -1  # EARFCN for LTE rows without one (plain OpenCelliD dumps); -1: skip such rows
 
     def __post_init__(self) -> None:
