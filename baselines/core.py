@@ -54,6 +54,8 @@ class Baseline:
         self.config = config if config is not None else self.Config()
         self.device = device
         self.seed = int(seed)
+        # a generic method names its view in its config (e.g. wknn over any feature column)
+        self.view = str(getattr(self.config, "view", "") or type(self).view)  # type: ignore[misc]
 
     def fit(self, train, val, *, run: RunContext) -> None:  # noqa: B027  (classical methods fit nothing)
         """Train on ``train`` (a Reader; ``val`` may be None). Default: nothing to fit."""

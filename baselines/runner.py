@@ -79,18 +79,19 @@ def readers(build, view: str, variant: str | None, splits: tuple[str, ...]) -> d
     return out
 
 
-def check_view(build, cls: type, variant: str | None) -> str:
+def check_view(build, model: Any, variant: str | None) -> str:
     """The variant of the baseline's view to read on ``build`` (exit 2 naming the view/variant when missing)."""
-    if cls.view == "cir":
+    view = model.view
+    if view == "cir":
         return ""
     try:
-        return build.resolve_variant(cls.view, variant)
+        return build.resolve_variant(view, variant)
     except TwinInputError as e:
         raise TwinInputError(
-            f"baseline {cls.NAME!r} reads view {cls.view!r}" + (f" variant {variant!r}" if variant else "")
+            f"baseline {model.NAME!r} reads view {view!r}" + (f" variant {variant!r}" if variant else "")
             + f", which this build cannot give: {e.message}",
             file=build.url, field="view" if "variant" not in e.message else "variant",
-            fix=e.fix or f"build it: `twin view build {cls.view} {build.url}`") from None
+            fix=e.fix or f"build it: `twin view build {view} {build.url}`") from None
 
 
 def _variant_of(model: Any, variant: str | None) -> str | None:
@@ -135,11 +136,11 @@ def train(name: str, data: str | Path, out: str | Path, *, config: str | Path | 
     _maybe_split(Path(data), split_by)
     build = twin.open(data)
     model = cls(cfg, device=device, seed=seed)
-    v = check_view(build, cls, _variant_of(model, variant))
+    v = check_view(build, model, _variant_of(model, variant))
     names = _split_names(build)
     test_split = _test_split(names, test_split)
     val_name = next((n for n in VAL_NAMES if n in names), None)
-    rs = readers(build, cls.view, v or None, tuple(s for s in ("train", val_name, test_split) if s))
+    rs = readers(build, model.view, v or None, tuple(s for s in ("train", val_name, test_split) if s))
     if "train" not in rs:
         raise TwinInputError("the build's split table has no 'train' split", file=build.url, field="split",
                              fix="run `twin split DIR` with a split named train")
@@ -156,7 +157,7 @@ def train(name: str, data: str | Path, out: str | Path, *, config: str | Path | 
     torch.save({"baseline": name, "state": model.state_dict()}, out / rd.MODEL)
     rd.write_config(out, {
         "baseline": name, "data": str(Path(data).resolve()) if Path(str(data)).exists() else str(data),
-        "view": cls.view, "variant": v, "seed": seed, "device": device, "split_by": split_by or "",
+        "view": model.view, "variant": v, "seed": seed, "device": device, "split_by": split_by or "",
         "splits": {"train": "train", "validation": val_name or "", "test": test_split},
         "baselines": {name: config_to_dict(cfg)},
     })
@@ -217,16 +218,16 @@ def evaluate(run: str | Path, data: str | Path, *, split: str | None = "test", d
 
     run = Path(run)
     model, doc = load_run(run, device=device)
-    cls = type(model)
     build = twin.open(data)
     v = str(doc.get("variant", "")) or None
-    v = check_view(build, cls, v)
+    v = check_view(build, model, v)
+    view = model.view
     if split in (None, "", "all"):
-        test = build.cir() if cls.view == "cir" else build.view(cls.view, v or None)
+        test = build.cir() if view == "cir" else build.view(view, v or None)
         split = "all"
     else:
         _test_split(_split_names(build), split)
-        test = build.cir(split=split) if cls.view == "cir" else build.view(cls.view, v or None, split=split)
+        test = build.cir(split=split) if view == "cir" else build.view(view, v or None, split=split)
     name = Path(str(data)).name or "data"
     dest = Path(out) if out is not None else run / f"eval-{name}"
     dest.mkdir(parents=True, exist_ok=True)
