@@ -314,6 +314,9 @@ _mount_catalog()
 from twin.data_cli import register as _register_data  # noqa: E402  (data-access commands: split, view ls/drop)
 
 _register_data(app, view_app, handle_errors, out)
+from twin.cli_baselines import register as _register_baselines  # noqa: E402  (twin baselines/train/eval/reproduce)
+
+_register_baselines(app, handle_errors, out)
 
 from twin.bench_scale import register as _register_scale  # noqa: E402  (twin bench scale)
 
