@@ -109,7 +109,8 @@ def run_views(root: str | Path, names: list[str], config: BuildConfig) -> dict[s
         todo = [vt for vt in vtasks if vt.key not in done or not (root / vt.shard_relpath).exists()]
         out[name] = {"tasks": len(vtasks), "skipped": len(vtasks) - len(todo), "rows": 0}
         for vt in todo:
-            shard_paths = [str((root / path_by_key[k]).resolve()) for k in vt.cir_keys]
+            # a view that traces the scene itself (reads_cir = False) gets no CIR shard to read
+            shard_paths = [str((root / path_by_key[k]).resolve()) for k in vt.cir_keys] if getattr(view, "reads_cir", True) else []
             key = f"view-{vt.key}"
             jobs.append(cluster.Job(key, view_job, (name, vcfg, shard_paths, str(root.resolve()), list(vt.rx_ids), scene_xml,
                                                     task_seed(seed, vt.key), m), 1))
@@ -143,12 +144,12 @@ def view_job(name: str, vcfg: Any, shard_paths: list[str], root: str, rx_ids: li
     from twin.datasets.registry import ViewInputs, get_view
 
     view = get_view(name)
-    cir = pa.concat_tables([pq.read_table(p) for p in shard_paths]) if shard_paths else None
+    cir = pa.concat_tables([pq.read_table(p) for p in shard_paths]) if shard_paths else pa.table({})
     rx = pq.read_table(Path(root) / "receivers.parquet")
     if rx_ids:
         mask = pc.is_in(rx.column("rx_id"), value_set=pa.array(rx_ids, pa.int64()))
         rx = rx.filter(mask)
-        if cir is not None:
+        if cir.num_columns:
             cir = cir.filter(pc.is_in(cir.column("rx_id"), value_set=pa.array(rx_ids, pa.int64())))
     towers = pq.read_table(Path(root) / "towers.parquet")
     towers = towers.select([c for c in towers.column_names if c != "geometry"])

@@ -27,6 +27,11 @@ max_num_paths_per_src = 20000
 receivers_per_task = 3
 cells_per_task = 12
 diffraction = false
+
+[views.bistatic_echo]
+num_snapshots = 1
+samples_per_src = 5000
+samples_per_sp = 5000
 """
 
 
