@@ -178,7 +178,7 @@ def column_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _check_relpath(relpath: str | os.PathLike, *, what: str = "relpath", file: Any = None) -> str:
+def check_shard_relpath(relpath: str | os.PathLike, *, what: str = "relpath", file: Any = None) -> str:
     """Normalise a shard path passed by a writer (relative, without '..', ``.parquet``); TwinInputError if not."""
     return check_relpath(relpath, file=file, field=what, suffix=".parquet", damaged=False)
 
@@ -240,7 +240,7 @@ def write_shard(
             field="table",
             fix="convert it first, e.g. pa.Table.from_pandas(df) or pa.table({...})",
         )
-    rel = _check_relpath(relpath)
+    rel = check_shard_relpath(relpath)
     view = _check_view(view)
     if not isinstance(metadata, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
@@ -480,7 +480,7 @@ class Catalog:
                     field="entries",
                     fix="pass what write_shard() returns",
                 )
-            rel = _check_relpath(e.path, what="path", file=self.root)
+            rel = check_shard_relpath(e.path, what="path", file=self.root)
             _check_view(e.view)
             new.pop(rel, None)  # last one wins, and keeps its place in the order
             new[rel] = e if rel == e.path else dataclasses.replace(e, path=rel)
@@ -511,7 +511,7 @@ class Catalog:
         The files are left alone: the caller removes them after this returns (a crash in between leaves
         orphans that ``verify`` reports, never a listed shard that is missing).
         """
-        drop = [_check_relpath(p, what="path", file=self.root) for p in paths]
+        drop = [check_shard_relpath(p, what="path", file=self.root) for p in paths]
         if not drop:
             return 0
         with self._lock():

@@ -149,7 +149,7 @@ def _ragged(col: pa.Array) -> list:
             elif not part:
                 rows.append(np.zeros((0, 0), dtype=_np_dtype(_innermost(values.type))))
             else:
-                rows.append(list(part))
+                rows.append(list(part))  # type: ignore[arg-type]  # ragged: a list of arrays
         return rows
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         flat = values.to_pylist()

@@ -33,13 +33,11 @@ import numpy as np
 import pyarrow as pa
 
 from twin.config import positive
+from twin.constants import BOLTZMANN, SPEED_OF_LIGHT
 from twin.datasets.bench import BenchResult, register_bench
 from twin.datasets.registry import ViewInputs, register_view
 from twin.errors import TwinInputError
 from twin.schema import META_VIEW, tensor_array, tensor_field
-
-SPEED_OF_LIGHT = 299_792_458.0  # m/s
-BOLTZMANN = 1.380649e-23  # J/K
 
 PATH_TYPE_I, PATH_TYPE_II, PATH_TYPE_III = 1, 2, 3
 _SENSING = 16  # sionna.rt.constants.InteractionType.SENSING
@@ -547,14 +545,15 @@ class BistaticEchoView:
 
         setup_mitsuba()
         import mitsuba as mi
-        from sionna.rt import PathSolver, PlanarArray, Receiver, Transmitter, load_scene
+        from sionna.rt import PlanarArray, Receiver, Transmitter
         from sionna.rt.rcs import RCSSolver, TR38901SensingTarget
 
-        try:
-            scene = load_scene(str(scene_path))
-        except Exception as e:  # noqa: BLE001 - a broken scene file is user input
-            raise TwinInputError(f"cannot load the scene: {e}", file=scene_path, field="scene",
-                                 fix="rebuild the scene with `twin ingest`") from None
+        from twin.config import SolverSettings
+        from twin.render.scene_cache import load_scene_copy
+        from twin.render.solver import path_solver as make_path_solver
+
+        # the trace stage's loading and ITU materials; a private copy, as the targets edit the scene
+        scene = load_scene_copy(str(scene_path), config.ofdm.carrier_frequency_hz)
         check_window(sites, config)
         o = config.ofdm
         fs = o.sampling_rate_hz
@@ -604,7 +603,7 @@ class BistaticEchoView:
         for k, kind in enumerate(kinds):
             if not np.allclose(sp_lcs[k], sp_lcs_kind[kind]):
                 raise RuntimeError(f"scattering point of {kind}: {sp_lcs[k]} != {sp_lcs_kind[kind]}")
-        path_solver, rcs_solver = PathSolver(), RCSSolver()
+        (path_solver, _), rcs_solver = make_path_solver(), RCSSolver()
         noise = [noise_variance_per_tap(s.tx_power_dbm, config) for s in sites]
         rows: list[dict] = []
         for snap, (centres, yaws) in enumerate(placements):
@@ -614,10 +613,10 @@ class BistaticEchoView:
             sp_world = np.array([centres[k] + _rot_z(yaws[k]) @ sp_lcs[k] for k in range(len(targets))]).reshape(-1, 3)
             sto = draw_sto(rng, len(sites), config.max_sto_samples)
             solver_seed = int(rng.integers(1 << 31))
-            static = path_solver(scene, max_depth=config.max_depth, max_num_paths_per_src=200_000,
-                                 samples_per_src=config.samples_per_src, synthetic_array=True, los=True,
-                                 specular_reflection=True, diffuse_reflection=False, refraction=True,
-                                 diffraction=False, seed=solver_seed)
+            static = path_solver(scene, **SolverSettings(
+                max_depth=config.max_depth, max_num_paths_per_src=200_000, samples_per_src=config.samples_per_src,
+                synthetic_array=True, los=True, specular_reflection=True, diffuse_reflection=False, refraction=True,
+                diffraction=False, seed=solver_seed).kwargs())
             parts = [(_extract(static, False), False)]
             if targets:
                 echo = rcs_solver(scene, max_depth=config.max_depth, samples_per_sp=config.samples_per_sp,

@@ -436,7 +436,7 @@ def sionna_reference_paths(num_rx: int, max_depth: int, samples_per_src: int = 1
     return paths, tau, a.astype(np.complex64)
 
 
-def _best_of(fn, repeat: int) -> float:
+def best_of(fn, repeat: int) -> float:
     best = np.inf
     for _ in range(repeat):
         t = time.perf_counter()
@@ -457,10 +457,10 @@ def bench(quick: bool = False) -> list[BenchResult]:
     out = np.empty((num_rx, n), np.complex64)
     ff = mi.Float(freqs)
     paths.cfr(ff, normalize_delays=False, out_type="numpy")  # JIT warm-up
-    t_sionna = _best_of(lambda: paths.cfr(ff, normalize_delays=False, out_type="numpy"), 7)
+    t_sionna = best_of(lambda: paths.cfr(ff, normalize_delays=False, out_type="numpy"), 7)
     h_ref = np.asarray(paths.cfr(ff, normalize_delays=False, out_type="numpy"))[:, 0, 0, 0, 0, :]
     cfr(tau, a, freqs, out=out)
-    t_ours = _best_of(lambda: cfr(tau, a, freqs, out=out), 15)
+    t_ours = best_of(lambda: cfr(tau, a, freqs, out=out), 15)
     err = float(np.abs(out - h_ref).max() / max(np.abs(h_ref).max(), 1e-30))
     entries = num_rx * n
     notes = {"links": num_rx, "paths": int(tau.shape[1]), "subcarriers": n, "max_rel_err_vs_sionna": err,
@@ -477,7 +477,7 @@ def bench(quick: bool = False) -> list[BenchResult]:
                      scene_path="", seed=1, manifest={})
     cfg = SpikeTrainConfig()
     VIEW(vin, cfg)
-    t_view = _best_of(lambda: VIEW(vin, cfg), 2)
+    t_view = best_of(lambda: VIEW(vin, cfg), 2)
     res.append(BenchResult("spike_train/view", nl / t_view, "samples", t_view,
                            {"links": nl, "paths": 20, "ms_per_link": 1e3 * t_view / nl}))
     return res

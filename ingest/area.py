@@ -100,18 +100,18 @@ def load_area(src: BuildingSource, towers_path: Path, config: IngestConfig, *, s
         building_source = f"osmnx:bbox:{','.join(f'{v:.6f}' for v in bbox)}"
     if len(raw) == 0:
         raise TwinInputError("no buildings in the area", file=src.value, fix="choose a larger area or another file")
-    w, s, e, n = (clip_wgs.bounds if clip_wgs is not None else tuple(raw.total_bounds))
-    frame = LocalFrame(round((s + n) / 2, 7), round((w + e) / 2, 7))
-    area = clip_wgs if clip_wgs is not None else box(w, s, e, n)
+    w, s, e_, n = (clip_wgs.bounds if clip_wgs is not None else tuple(raw.total_bounds))
+    frame = LocalFrame(round((s + n) / 2, 7), round((w + e_) / 2, 7))
+    area = clip_wgs if clip_wgs is not None else box(w, s, e_, n)
     towers = read_towers(towers_path, frame, config, strict=strict, area=area, allow_empty_area=not strict)
     _warn_if_no_towers(towers, towers_path)
     bset = buildings_from_source(raw, frame, config, clip=clip_wgs, strict=strict, frequency_hz=None)
     if len(bset.gdf) == 0:
         raise TwinInputError("no usable buildings in the area", file=src.value, fix="choose a larger area or another file")
-    x0, y0 = frame.to_local([w, e], [s, n])
+    x0, y0 = frame.to_local([w, e_], [s, n])
     bounds_local = (float(min(x0)), float(min(y0)), float(max(x0)), float(max(y0)))
     place_on_roofs(towers.cells, bset, config)
-    return AreaBundle(frame, bset, towers, (w, s, e, n), bounds_local, building_source, "extruded",
+    return AreaBundle(frame, bset, towers, (w, s, e_, n), bounds_local, building_source, "extruded",
                       towers_note="", licences={"buildings": OSM_LICENCE, "towers": USER_TOWERS_LICENCE})
 
 

@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -186,9 +187,9 @@ def _load(source) -> gpd.GeoDataFrame:
     if isinstance(source, gpd.GeoDataFrame):
         gdf = source
         if "osm_id" not in gdf.columns:
-            from twin.ingest.osm import _from_geoframe
+            from twin.ingest.osm import from_geoframe
 
-            gdf = _from_geoframe(gdf, "GeoDataFrame")
+            gdf = from_geoframe(gdf, "GeoDataFrame")
         elif gdf.crs is None:
             gdf = gdf.set_crs("EPSG:4326")
         elif gdf.crs.to_epsg() != 4326:
@@ -335,7 +336,7 @@ def buildings_from_source(
     )
     gdf = gdf[list(BUILDING_COLUMNS)]
     counts["kept"] = len(gdf)
-    report = {
+    report: dict[str, Any] = {
         k: int(counts.get(k, 0))
         for k in ("read", "kept", "repaired", "dropped_invalid", "dropped_tiny", "clipped", "clipped_out")
     }

@@ -162,7 +162,7 @@ def _norm_header(h: str) -> str:
 
 def _resolve(header: list[str], aliases: Mapping[str, tuple[str, ...]]) -> tuple[dict[str, int], list[str]]:
     """Map canonical fields to column indices; return (found, missing canonical fields)."""
-    idx = {}
+    idx: dict[str, int] = {}
     for i, h in enumerate(header):
         idx.setdefault(_norm_header(h), i)
     found, missing = {}, []
@@ -377,11 +377,11 @@ def _parse_row(ctx: _Ctx, fields: list[str]) -> tuple[dict[str, Any], list[tuple
         flags.append("height_zero_ignored")  # exports write 0 for "unknown"
         height = None
     power = _optional_number(ctx, fields, "power", -50.0, 80.0, repairs, "dBm per cell")
-    bw = None
+    bw: float | None = None
     for canon, scale in (("bandwidth_hz", 1.0), ("bandwidth_mhz", 1e6), ("bandwidth", None)):
-        v = _optional_number(ctx, fields, canon, 0.0, 1e12, repairs, "channel bandwidth")
-        if v is not None and v > 0:
-            bw = v * (scale if scale is not None else (1e6 if v <= 1000 else 1.0))
+        bv = _optional_number(ctx, fields, canon, 0.0, 1e12, repairs, "channel bandwidth")
+        if bv is not None and bv > 0:
+            bw = bv * (scale if scale is not None else (1e6 if bv <= 1000 else 1.0))
             break
     if bw is not None and not 100e3 <= bw <= 400e6:
         repairs.append(("bandwidth", f"bandwidth {bw:g} Hz is outside 100 kHz..400 MHz, default used", "give MHz or Hz"))
@@ -763,7 +763,7 @@ def _build_cells(records: list[dict[str, Any]], frame: LocalFrame | None, config
     df = df.sort_values(["site_id", "earfcn", "cid"], kind="stable").reset_index(drop=True)
     out = df[list(CELL_COLUMNS)].copy()
     for c, t in _DTYPES.items():
-        out[c] = out[c].astype(t)
+        out[c] = out[c].astype(t)  # type: ignore[call-overload]  # a dtype name
     for c in CELL_COLUMNS:
         if c not in _DTYPES and c not in _STR_COLUMNS:
             out[c] = out[c].astype("float64")

@@ -371,7 +371,7 @@ def offline_route_graph(space: OpenSpace, lattice_m: float = OFFLINE_LATTICE_M) 
     idx[ok] = np.arange(int(ok.sum()))
     xy = np.column_stack([X[ok], Y[ok]])
     ny, nx = X.shape
-    edges: dict[tuple[int, int], tuple[float, None]] = {}
+    edges: dict[tuple[int, int], tuple[float, np.ndarray | None]] = {}
     for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
         # pairs (row, col) -> (row + dy, col + dx); dy in {0, 1}, dx in {-1, 0, 1}
         a = idx[0 : ny - dy, max(0, -dx) : nx - max(0, dx)].ravel()
@@ -398,7 +398,7 @@ def street_route_graph(G: Any, space: OpenSpace, frame: LocalFrame | None) -> Ro
             fix="use twin.ingest.streets.street_graph_from_osm, or pass None to build routes offline",
         )
     if not G.graph.get("twin_local"):
-        G = project_street_graph(G, frame)  # raises when frame is None
+        G = project_street_graph(G, frame)  # type: ignore[arg-type]  # raises a TwinInputError when frame is None
     node_ids = list(G.nodes)
     pos = {n: k for k, n in enumerate(node_ids)}
     xy = np.array([[G.nodes[n]["x"], G.nodes[n]["y"]] for n in node_ids], dtype=float).reshape(-1, 2)

@@ -267,7 +267,7 @@ def test_online_result_is_normalised():
         index=idx,
         crs="EPSG:4326",
     )
-    out = osm_mod._from_geoframe(raw, "osmnx:test")
+    out = osm_mod.from_geoframe(raw, "osmnx:test")
     assert list(out["osm_id"]) == ["way/5", "relation/7"]
     assert out.attrs["skipped"] == {"node/9": "geometry is Point, not a polygon"}
 
