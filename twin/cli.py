@@ -144,6 +144,10 @@ def ingest(
     from twin.pipeline import run_ingest
 
     cfg = load_build_config(config)
+    from twin.checks import check_input_files, check_out_dir
+
+    check_out_dir(out_dir)
+    check_input_files(towers=towers, osm_file=osm_file, ingest=cfg.ingest, strict=strict)
     src = _source(city, place, bbox, osm_file, offline)
     res = run_ingest(src, out_dir, towers=towers, name=name, config=cfg, strict=strict, overwrite=overwrite)
     out.print(f"[green]wrote[/] {res.root}: {res.summary()}")
@@ -206,6 +210,10 @@ def build(
     from twin.config import check_view_names
 
     check_view_names(view_list)
+    from twin.checks import check_input_files, check_out_dir
+
+    check_out_dir(out_dir)
+    check_input_files(towers=towers, osm_file=osm_file, ingest=cfg.ingest, strict=strict)
     src = _source(city, place, bbox, osm_file, offline)
     res = run_build(
         src, out_dir, towers=towers, name=name, config=cfg, strict=strict, overwrite=overwrite,

@@ -284,10 +284,14 @@ def load_build_config(path: str | Path | None = None, overrides: Mapping[str, Ma
         where = str(p)
         if not p.exists():
             raise TwinConfigError("file not found", file=p, fix="pass an existing TOML file to --config")
+        if not p.is_file():
+            raise TwinConfigError("is not a file", file=p, fix="pass a TOML file to --config, not a directory")
         try:
-            raw = tomllib.loads(p.read_text())
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise TwinConfigError(f"not valid TOML ({e})", file=p, fix="check the TOML syntax") from None
+        except OSError as e:
+            raise TwinConfigError(f"cannot read the file ({e.strerror})", file=p, fix="check the path and permissions") from None
     unknown = sorted(set(raw) - set(_SECTIONS) - {"views", "max_links"})
     if unknown:
         raise TwinConfigError(
@@ -314,9 +318,9 @@ def _check_int(v: Any, where: str, name: str) -> int:
     try:
         out = _check_type(v, int)
     except TypeError as e:
-        raise TwinConfigError(f"got {v!r}, expected {e}", file=where, field=name) from None
+        raise TwinConfigError(f"got {v!r}, expected {e}", file=where, field=name, fix=f"set {name} to {e}") from None
     if out < 0:
-        raise TwinConfigError(f"must be >= 0, got {out}", file=where, field=name)
+        raise TwinConfigError(f"must be >= 0, got {out}", file=where, field=name, fix=f"set {name} to 0 (no cap) or more")
     return out
 
 

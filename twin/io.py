@@ -84,7 +84,7 @@ def staging_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     exception the staging directory is removed and ``dest`` is untouched.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    made = make_parents(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".staging", dir=dest.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
@@ -101,4 +101,23 @@ def staging_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
         fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_empty(made)
         raise
+
+
+def make_parents(dest: str | Path) -> list[Path]:
+    """Create the missing parent folders of ``dest``; returns those created, deepest first (see :func:`remove_empty`)."""
+    made = []
+    p = Path(dest).parent
+    while not p.exists():
+        made.append(p)
+        p = p.parent
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) that are still empty: a failed command leaves no new empty folder."""
+    for p in folders:
+        with contextlib.suppress(OSError):
+            p.rmdir()
