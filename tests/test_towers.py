@@ -363,9 +363,9 @@ def test_embedded_paris_towers():
     d_arc = np.hypot(c.x, c.y)
     assert (d_arc > 50).sum() >= len(c) - 3
     # and inside the bbox the `paris` preset asks OpenStreetMap for
-    from twin.presets import get_preset
+    from twin.ingest.cities import get_city
 
-    t2 = read_towers(p, FRAME, CFG, strict=True, area=box(*get_preset("paris").bbox))
+    t2 = read_towers(p, FRAME, CFG, strict=True, area=box(*get_city("paris").bbox))
     assert len(t2.cells) == len(c)
 
 

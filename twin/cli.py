@@ -119,7 +119,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config ([
 
 
 def _source(city, place, bbox, osm_file, offline):
-    from twin.pipeline import BuildingSource
+    from twin.ingest.source import BuildingSource
 
     return BuildingSource.from_options(city=city, place=place, bbox=bbox, osm_file=osm_file, offline=offline)
 
@@ -141,7 +141,7 @@ def ingest(
 ) -> None:
     """Buildings + towers -> a Sionna-ready scene bundle in OUT/<name>/ (scene, buildings, towers, previews)."""
     from twin.config import load_build_config
-    from twin.pipeline import run_ingest
+    from twin.ingest.stage import run_ingest
 
     cfg = load_build_config(config)
     from twin.checks import check_input_files, check_out_dir
@@ -236,7 +236,7 @@ def view_build(
 ) -> None:
     """Build one view on an existing build (resumable)."""
     from twin.config import load_build_config
-    from twin.pipeline import run_views
+    from twin.datasets.stage import run_views
 
     overrides: dict[str, dict] = {"dask": {}}
     if workers is not None:
@@ -322,6 +322,13 @@ _mount_catalog()
 from twin.data_cli import register as _register_data  # noqa: E402  (data-access commands: split, view ls/drop)
 
 _register_data(app, view_app, handle_errors, out)
+from twin.cli_baselines import register as _register_baselines  # noqa: E402  (twin baselines/train/eval/reproduce)
+
+_register_baselines(app, handle_errors, out)
+
+from twin.bench_scale import register as _register_scale  # noqa: E402  (twin bench scale)
+
+_register_scale(bench_app, handle_errors, out)
 
 
 def main() -> None:

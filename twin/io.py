@@ -121,3 +121,14 @@ def remove_empty(folders: list[Path]) -> None:
     for p in folders:
         with contextlib.suppress(OSError):
             p.rmdir()
+
+
+def tree_sha256(folder: str | Path) -> str:
+    """sha256 over every file of ``folder`` (relative POSIX name, then bytes), in sorted order: a content hash of a tree."""
+    root = Path(folder)
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
