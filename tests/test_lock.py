@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +95,30 @@ def test_sigterm_runs_the_same_cleanup_as_ctrl_c(tmp_path):
     out, err = p.communicate(timeout=30)
     assert p.returncode == 130 and "interrupted" in out and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []  # the temporary file was removed, nothing half-written is left
+
+
+def test_disk_full_is_one_message_naming_the_file(tmp_path, monkeypatch):
+    """ENOSPC from the kernel (writing to /dev/full) inside an atomic write: exit 1, the path and the fix."""
+    from typer.testing import CliRunner
+
+    import twin.ingest.stage as stage
+    from twin.cli import app
+    from twin.io import atomic_path
+
+    if not Path("/dev/full").is_char_device():
+        pytest.skip("no /dev/full here")
+
+    def full(root, *a, **k):
+        with atomic_path(Path(root) / "buildings.parquet") as tmp:
+            tmp.unlink()
+            tmp.symlink_to("/dev/full")  # the kernel answers every write with ENOSPC
+            with open(tmp, "wb") as f:  # plain open: writes to the device, never replaces it
+                f.write(b"x" * (1 << 16))
+
+    monkeypatch.setattr(stage, "_ingest_into", full)
+    r = CliRunner().invoke(app, ["ingest", "--city", "paris", "--offline", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 1, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+    msg = " ".join(r.stderr.split())
+    assert "No space left on device" in msg and "buildings.parquet" in msg and "free space" in msg
+    assert not (tmp_path / "out").exists()  # the staging directory and the new --out folder are gone

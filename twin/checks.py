@@ -7,10 +7,12 @@ naming the option, the path and the fix.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
-from twin.config import IngestConfig
+from twin.config import BuildConfig, IngestConfig
 from twin.errors import TwinInputError
 
 
@@ -58,3 +60,37 @@ def check_input_files(
         check_tower_file(towers)
         if Path(towers).stat().st_size < tower_stream.STREAM_MIN_BYTES:
             read_towers(towers, None, ingest or IngestConfig(), strict=strict)
+
+
+def with_large_area(config: BuildConfig, large_area: bool) -> BuildConfig:
+    """``config`` with the area cap lifted when ``--large-area`` was given."""
+    if not large_area:
+        return config
+    return dataclasses.replace(config, limits=dataclasses.replace(config.limits, max_area_km2=0.0))
+
+
+def check_source(src: Any, config: BuildConfig) -> None:
+    """What can be judged of the building source before any download: the area of a ``--bbox``."""
+    from twin.guards import check_area
+
+    if getattr(src, "bbox", None) is not None:
+        check_area(src.bbox, config.limits, what=f"--bbox {src.value}", field="--bbox")
+
+
+def check_scheduler(config: BuildConfig) -> None:
+    """An existing Dask scheduler ([dask] scheduler_address or DASK_SCHEDULER_ADDRESS) answers on its TCP port."""
+    from urllib.parse import urlparse
+
+    from twin.net import reachable
+
+    address = config.dask.scheduler_address or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if not address:
+        return
+    u = urlparse(address if "://" in address else f"tcp://{address}")
+    if u.scheme in ("tcp", "tls") and u.hostname and u.port and not reachable(f"http://{u.hostname}:{u.port}", 5.0):
+        raise TwinInputError(
+            f"no Dask scheduler answers at {address}",
+            field="scheduler_address",
+            fix="start it (`dask scheduler`), correct [dask] scheduler_address / --scheduler-address / "
+            "DASK_SCHEDULER_ADDRESS, or leave it unset for a local cluster",
+        )

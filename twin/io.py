@@ -53,9 +53,11 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
         fsync_file(tmp_path)
         os.replace(tmp_path, dest)
         fsync_dir(dest.parent)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(e, OSError) and e.errno is not None and not e.filename:
+            raise OSError(e.errno, os.strerror(e.errno), str(dest)) from e  # name the file being written
         raise
 
 
@@ -132,3 +134,22 @@ def tree_sha256(folder: str | Path) -> str:
             h.update(p.relative_to(root).as_posix().encode())
             h.update(p.read_bytes())
     return h.hexdigest()
+
+
+def replace_dir(new: str | Path, dest: str | Path) -> None:
+    """Move the finished directory ``new`` to ``dest``, replacing ``dest`` if it exists.
+
+    The old ``dest`` is renamed to ``.<name>.old-<pid>`` first and removed only once ``new`` is in place; a
+    crash between the two renames leaves the old build under that name, which the next run of the build puts
+    back (:func:`twin.lock.remove_stale`).
+    """
+    new, dest = Path(new), Path(dest)
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        os.replace(dest, old)
+        os.replace(new, dest)
+        fsync_dir(dest.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, dest)
+        fsync_dir(dest.parent)

@@ -50,16 +50,34 @@ class BuildLock:
         self.dest = Path(dest)
         self.path = lock_path(self.dest)
         self._fd: int | None = None
+        self._made: list[Path] = []
 
     def acquire(self) -> BuildLock:
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        from twin.io import make_parents
+
+        self._made = make_parents(self.path)
+        got = False
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                break
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                got = True
+                break
+            os.close(fd)  # the holder removed the file as we opened it: lock the new one
+        if not got:
+            from twin.io import remove_empty
+
+            remove_empty(self._made)
             h = _holder(self.path)
             who = f"pid {h.get('pid', '?')}" + (f" on {h['host']}" if h.get("host") else "")
             since = f" since {h['started_at']}" if h.get("started_at") else ""
@@ -82,15 +100,19 @@ class BuildLock:
         return self
 
     def release(self) -> None:
+        """Remove the lock file (while still holding it), unlock, and remove the folders acquire() created if empty."""
         if self._fd is None:
             return
         import fcntl
 
+        from twin.io import remove_empty
+
         with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, 0)
+            self.path.unlink()
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
+        remove_empty(self._made)
 
     def __enter__(self) -> BuildLock:
         return self.acquire()
@@ -113,6 +135,11 @@ def remove_stale(dest: str | os.PathLike) -> list[str]:
     d = Path(dest)
     removed: list[str] = []
     parent = d.parent
+    if parent.is_dir() and not d.exists():
+        # a swap interrupted between its two renames: the old copy is the build, put it back
+        olds = sorted(p for p in parent.iterdir() if p.name.startswith(f".{d.name}.old-") and p.is_dir())
+        if olds:
+            os.replace(olds[-1], d)
     if parent.is_dir():
         for p in parent.iterdir():
             if p.name.startswith(f".{d.name}.") and is_temp_name(p.name) and not p.name.endswith(LOCK_SUFFIX):
@@ -156,3 +183,19 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+@contextlib.contextmanager
+def build_session(dest: str | os.PathLike) -> Iterator[list[str]]:
+    """Hold the lock of the build ``dest``, remove the leftovers of dead runs, treat SIGTERM as Ctrl-C.
+
+    Yields the leftovers removed. Every command that writes into a build directory runs inside one.
+    """
+    import logging
+
+    with BuildLock(dest), sigterm_as_interrupt():
+        removed = remove_stale(dest)
+        if removed:
+            logging.getLogger(__name__).warning("removed %d leftover(s) of an interrupted run: %s",
+                                                len(removed), ", ".join(removed[:5]))
+        yield removed
