@@ -54,6 +54,16 @@ def _handle_errors(fn: F) -> F:
 
             _stderr().print(f"[red]error:[/red] {escape(str(e))}")
             raise typer.Exit(getattr(e, "exit_code", 1)) from None
+        except (OSError, MemoryError) as e:
+            from rich.markup import escape
+
+            from twin.errors import environment_error
+
+            env = environment_error(e)
+            if env is None:
+                raise
+            _stderr().print(f"[red]error:[/red] {escape(str(env))}")
+            raise typer.Exit(env.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 

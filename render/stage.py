@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from twin.render.plan import TraceTask, plan_trace_tasks
 from twin.schema import RECEIVER_SCHEMA, file_metadata
 
 PLAN_FILE = "render_plan.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -95,6 +97,42 @@ def ensure_receivers(
     return out
 
 
+def check_same_config(root: Path, config: BuildConfig) -> None:
+    """A build directory holds the CIR of one [trace] and one [receivers] config; another one exits 2.
+
+    Views may have several configs (variants); CIR shards may not: a different trace or receiver set would
+    be catalogued beside the old one (mixed rows, repeated link ids).
+    """
+    import pyarrow.parquet as pq
+
+    from twin.catalog import Catalog
+
+    cat = Catalog(root)
+    try:
+        hashes = set(cat.entries("cir")["config_hash"].to_pylist())
+    except Exception:  # noqa: BLE001 - a damaged catalog is verify's business; nothing to compare then
+        return
+    if not hashes:
+        return
+    fix = "pass --overwrite to rebuild the directory with this config, or build into another --out/--name"
+    want = config_hash(config.trace)
+    if hashes != {want}:
+        raise TwinInputError(
+            f"this build directory holds CIR of another [trace] config (hash {', '.join(sorted(hashes))}; now {want})",
+            file=root, field="[trace]", fix=fix,
+        )
+    rx = root / "receivers.parquet"
+    if rx.exists():
+        md = pq.read_schema(rx).metadata or {}
+        have = md.get(b"twin.config_hash", b"").decode()
+        now = config_hash(config.receivers)
+        if have and have != now:
+            raise TwinInputError(
+                f"this build directory holds CIR of another [receivers] config (hash {have}; now {now})",
+                file=root, field="[receivers]", fix=fix,
+            )
+
+
 def run_trace(
     root: Path,
     config: BuildConfig,
@@ -123,8 +161,10 @@ def run_trace(
     plan_doc = {"created_at": now_iso(), "trace_config": to_dict(config.trace), "max_links": config.max_links,
                 "tasks": [dataclasses.asdict(t) for t in tasks]}
     cat = Catalog(root)
-    done = cat.task_keys("cir") if resume else set()
-    todo = [t for t in tasks if t.key not in done or not (root / t.shard_relpath).exists()]
+    done, bad = cat.checked_task_keys("cir") if resume else (set(), [])
+    for problem in bad:  # a finished shard that fails its size/sha256 check is traced again
+        log.warning("%s: traced again", problem)
+    todo = [t for t in tasks if t.key not in done]
     res = TraceResult(root, links_planned=sum(t.n_links for t in tasks), tasks_total=len(tasks), tasks_skipped=len(tasks) - len(todo))
     if dry_run:
         rate = _measured_rate(m)
@@ -236,4 +276,4 @@ def trace_job(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, conf
     return trace_links(scene_xml, cells, receivers, config, scene_hash=scene_hash)
 
 
-__all__ = ["PLAN_FILE", "TraceResult", "ensure_receivers", "execute_trace_tasks", "read_cells", "run_trace", "trace_job"]
+__all__ = ["PLAN_FILE", "TraceResult", "check_same_config", "ensure_receivers", "execute_trace_tasks", "read_cells", "run_trace", "trace_job"]

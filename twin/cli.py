@@ -53,6 +53,14 @@ def handle_errors(fn):
         except KeyboardInterrupt:
             console.print("[yellow]interrupted; finished shards are kept and a re-run resumes[/]")
             raise typer.Exit(130) from None
+        except (OSError, MemoryError) as e:
+            from twin.errors import environment_error
+
+            env = environment_error(e)
+            if env is None:
+                raise
+            console.print("[bold red]error:[/] " + _escape(str(env)), highlight=False)
+            raise typer.Exit(env.exit_code) from None
 
     return wrapper
 
@@ -115,6 +123,7 @@ StrictOpt = Annotated[bool, typer.Option("--strict", help="Turn every skipped ro
 OutOpt = Annotated[Path, typer.Option("--out", help="Output directory; the twin is written to OUT/<name>/.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Name of the twin directory (default: from the source).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing twin directory.")]
+LargeAreaOpt = Annotated[bool, typer.Option("--large-area", help="Allow an area above [limits] max_area_km2 (4 km^2).")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config ([ingest] [receivers] [trace] [dask] [views.*]).")]
 
 
@@ -138,14 +147,24 @@ def ingest(
     name: NameOpt = None,
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
+    large_area: LargeAreaOpt = False,
 ) -> None:
     """Buildings + towers -> a Sionna-ready scene bundle in OUT/<name>/ (scene, buildings, towers, previews)."""
     from twin.config import load_build_config
     from twin.ingest.stage import run_ingest
 
     cfg = load_build_config(config)
+    from twin.checks import check_input_files, check_out_dir, check_source, with_large_area
+    from twin.ingest.source import slug
+    from twin.lock import build_session
+
+    cfg = with_large_area(cfg, large_area)
+    check_out_dir(out_dir)
+    check_input_files(towers=towers, osm_file=osm_file, ingest=cfg.ingest, strict=strict)
     src = _source(city, place, bbox, osm_file, offline)
-    res = run_ingest(src, out_dir, towers=towers, name=name, config=cfg, strict=strict, overwrite=overwrite)
+    check_source(src, cfg)
+    with build_session(Path(out_dir) / (slug(name) if name else src.default_name())):
+        res = run_ingest(src, out_dir, towers=towers, name=name, config=cfg, strict=strict, overwrite=overwrite)
     out.print(f"[green]wrote[/] {res.root}: {res.summary()}")
 
 
@@ -175,6 +194,7 @@ def build(
     views: Annotated[str | None, typer.Option("--views", help="Comma-separated views to build after tracing.")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip finished tasks of an earlier run.")] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and estimate; trace nothing.")] = False,
+    large_area: LargeAreaOpt = False,
 ) -> None:
     """Ingest + receivers + trace + catalog + previews (+ views) in one command."""
     from twin.config import load_build_config
@@ -206,7 +226,16 @@ def build(
     from twin.config import check_view_names
 
     check_view_names(view_list)
+    from twin.checks import check_input_files, check_out_dir, check_source, with_large_area
+
+    cfg = with_large_area(cfg, large_area)
+    check_out_dir(out_dir)
+    check_input_files(towers=towers, osm_file=osm_file, ingest=cfg.ingest, strict=strict)
     src = _source(city, place, bbox, osm_file, offline)
+    check_source(src, cfg)
+    from twin.checks import check_scheduler
+
+    check_scheduler(cfg)
     res = run_build(
         src, out_dir, towers=towers, name=name, config=cfg, strict=strict, overwrite=overwrite,
         resume=resume, dry_run=dry_run, views=view_list,
@@ -239,7 +268,13 @@ def view_build(
     from twin.config import check_view_names
 
     check_view_names([name], field="NAME")
-    stats = run_views(root, [name], cfg)
+    from twin.checks import check_scheduler
+    from twin.lock import build_session
+
+    check_scheduler(cfg)
+
+    with build_session(root):
+        stats = run_views(root, [name], cfg)
     out.print(stats)
 
 

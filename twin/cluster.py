@@ -59,10 +59,19 @@ def setup_worker_process(drjit_threads: int = 0) -> str:
     return variant
 
 
+def local_workers(cfg: DaskConfig) -> int:
+    """Worker processes of a local cluster: ``cfg.workers``, or (0) one per core, one on a GPU machine."""
+    if cfg.workers > 0:
+        return cfg.workers
+    from twin.llvm import has_cuda
+
+    return 1 if has_cuda() else max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 def _drjit_threads(cfg: DaskConfig) -> int:
     if cfg.drjit_threads > 0:
         return cfg.drjit_threads
-    return max(1, (os.cpu_count() or 1) // max(1, cfg.workers))
+    return max(1, (os.cpu_count() or 1) // local_workers(cfg))
 
 
 @contextlib.contextmanager
@@ -76,7 +85,7 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
     os.environ["TWIN_DRJIT_THREADS"] = str(threads)
     if address:
         log.info("connecting to Dask scheduler at %s", address)
-        client = Client(address, timeout="30s")
+        client = _connect(address)
         client.register_plugin(TwinWorkerPlugin(cfg.drjit_threads))
         try:
             yield client
@@ -84,7 +93,7 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
             client.close()
         return
     cluster = LocalCluster(
-        n_workers=cfg.workers,
+        n_workers=local_workers(cfg),
         threads_per_worker=1,
         processes=True,
         dashboard_address=":0",  # a free port: concurrent builds never collide
@@ -100,6 +109,19 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
             client.close()
         with contextlib.suppress(Exception):
             cluster.close()
+
+
+def _connect(address: str) -> Client:
+    """A client of the scheduler at ``address``; an unreachable one is a TwinInputError naming it (exit 2)."""
+    from twin.errors import TwinInputError
+
+    fix = ("start the scheduler (dask scheduler) or correct [dask] scheduler_address / --scheduler-address / "
+           "DASK_SCHEDULER_ADDRESS; leave it unset for a local cluster")
+    try:
+        return Client(address, timeout="15s")
+    except (OSError, TimeoutError, ValueError) as e:
+        raise TwinInputError(f"cannot reach the Dask scheduler at {address} ({type(e).__name__}: {e})",
+                             field="scheduler_address", fix=fix) from None
 
 
 @dataclass(frozen=True)
