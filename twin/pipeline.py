@@ -181,7 +181,7 @@ def _ingest_into(root: Path, name: str, src: BuildingSource, towers_path: Path, 
 
     from twin.ingest import pipeline as ip
 
-    console = Console(stderr=True, soft_wrap=True)
+    console = Console(stderr=True, soft_wrap=True, emoji=False)
     t0 = time.perf_counter()
     with console.status(f"ingest {name}: buildings ..."):
         bundle = ip.load_area(src, towers_path, config.ingest, strict=strict)
@@ -355,7 +355,9 @@ def ensure_receivers(root: Path, config: BuildConfig) -> pd.DataFrame:
     if path.exists():
         md = pq.read_schema(path).metadata or {}
         if md.get(b"twin.config_hash", b"").decode() == h:
-            return pq.read_table(path).to_pandas()
+            from twin.geo import without_geometry
+
+            return without_geometry(pq.read_table(path)).to_pandas()
     m = read_manifest(root)
     b = pq.read_table(root / "buildings.parquet", columns=["geometry_local"]).column("geometry_local").to_pylist()
     import shapely
@@ -374,8 +376,10 @@ def ensure_receivers(root: Path, config: BuildConfig) -> pd.DataFrame:
     table = make_receivers(footprints, bounds, config.receivers, street_graph=graph, frame=frame)
     meta = file_metadata(config_hash=h, scene_hash=m["scene"]["hash"], view="receivers", config=to_dict(config.receivers))
     table = table.cast(RECEIVER_SCHEMA).replace_schema_metadata(meta)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    from twin.geo import with_point_geometry
+
+    with atomic_path(path) as tmp:  # GeoParquet: EPSG:4326 points beside x, y, z
+        pq.write_table(with_point_geometry(table, frame), tmp)
     set_stage(root, "receivers", status="done", count=table.num_rows, mode=config.receivers.mode, config=to_dict(config.receivers))
     _top_preview(root, table.to_pandas(), f"{m['name']}: {table.num_rows} {config.receivers.mode} receivers")
     return table.to_pandas()
@@ -635,7 +639,9 @@ def _view_job(name: str, vcfg: dict, shard_paths: list[str], root: str, rx_ids: 
     view = get_view(name)
     cfg = view.config_cls(**vcfg)
     cir = pa.concat_tables([pq.read_table(p) for p in shard_paths]) if shard_paths else None
-    rx = pq.read_table(Path(root) / "receivers.parquet")
+    from twin.geo import without_geometry
+
+    rx = without_geometry(pq.read_table(Path(root) / "receivers.parquet"))
     if rx_ids:
         mask = pc.is_in(rx.column("rx_id"), value_set=pa.array(rx_ids, pa.int64()))
         rx = rx.filter(mask)
