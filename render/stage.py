@@ -26,6 +26,7 @@ from twin import cluster
 from twin.config import BuildConfig, TraceConfig, config_hash, to_dict
 from twin.errors import TwinInputError
 from twin.frame import LocalFrame
+from twin.geo import with_point_geometry, without_geometry
 from twin.io import atomic_path, write_json_atomic
 from twin.manifest import now_iso, read_manifest, set_stage
 from twin.render.plan import TraceTask, plan_trace_tasks
@@ -76,7 +77,7 @@ def ensure_receivers(
     if path.exists():
         md = pq.read_schema(path).metadata or {}
         if md.get(b"twin.config_hash", b"").decode() == h:
-            return pq.read_table(path).to_pandas()
+            return without_geometry(pq.read_table(path)).to_pandas()
     m = read_manifest(root)
     b = pq.read_table(root / "buildings.parquet", columns=["geometry_local"]).column("geometry_local").to_pylist()
     import shapely
@@ -88,8 +89,8 @@ def ensure_receivers(
     table = make_receivers(footprints, bounds, config.receivers, street_graph=graph, frame=frame)
     meta = file_metadata(config_hash=h, scene_hash=m["scene"]["hash"], view="receivers", config=to_dict(config.receivers))
     table = table.cast(RECEIVER_SCHEMA).replace_schema_metadata(meta)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    with atomic_path(path) as tmp:  # GeoParquet: EPSG:4326 points beside x, y, z
+        pq.write_table(with_point_geometry(table, frame), tmp)
     set_stage(root, "receivers", status="done", count=table.num_rows, mode=config.receivers.mode, config=to_dict(config.receivers))
     out = table.to_pandas()
     if on_placed is not None:

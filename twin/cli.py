@@ -19,17 +19,21 @@ from rich.table import Table
 
 from twin.errors import TwinError, TwinInputError
 
-console = Console(stderr=True, soft_wrap=True)  # messages stay on one line: paths can be copied
-out = Console(soft_wrap=True)
+# messages stay on one line (paths can be copied); no :emoji: codes: a CSV header ":x:" stays ":x:"
+console = Console(stderr=True, soft_wrap=True, emoji=False)
+out = Console(soft_wrap=True, emoji=False)
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="Ray-traced digital twins of real cities: OpenStreetMap + tower CSVs -> Sionna RT -> CIR Parquet -> views.",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain text: "[ingest]" in a help string is shown, not parsed as markup
 )
-view_app = typer.Typer(no_args_is_help=True, help="List views and build them on an existing twin directory.")
-bench_app = typer.Typer(no_args_is_help=True, help="Speed measured as ratios against the bare libraries, in one run.")
+view_app = typer.Typer(no_args_is_help=True, help="List views and build them on an existing twin directory.",
+                       rich_markup_mode=None)
+bench_app = typer.Typer(no_args_is_help=True, help="Speed measured as ratios against the bare libraries, in one run.",
+                        rich_markup_mode=None)
 app.add_typer(view_app, name="view")
 app.add_typer(bench_app, name="bench")
 
@@ -71,14 +75,26 @@ def _escape(s: str) -> str:
     return escape(s)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from twin import __version__
+
+        out.print(f"twin {__version__}", highlight=False, markup=False)
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-v info, -vv debug).")] = 0,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     from rich.logging import RichHandler
 
     handler = RichHandler(console=console, show_path=False, level=level)
+    if verbose == 1:  # -v: twin's own INFO records; other libraries (Dask, tornado, ...) only from WARNING up
+        handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name == "twin" or r.name.startswith("twin."))
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
     # Dask's own loggers are chatty at INFO; keep them to warnings unless -vv
     for name in ("distributed", "tornado", "bokeh", "asyncio"):
@@ -356,6 +372,10 @@ _register_baselines(app, handle_errors, out)
 from twin.bench_scale import register as _register_scale  # noqa: E402  (twin bench scale)
 
 _register_scale(bench_app, handle_errors, out)
+
+from twin.report_cli import register as _register_report  # noqa: E402  (twin report)
+
+_register_report(app, handle_errors, out)
 
 
 def main() -> None:

@@ -86,6 +86,7 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
     if address:
         log.info("connecting to Dask scheduler at %s", address)
         client = _connect(address)
+        log.info("Dask dashboard %s", client.dashboard_link)
         client.register_plugin(TwinWorkerPlugin(cfg.drjit_threads))
         try:
             yield client
@@ -101,6 +102,7 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
         silence_logs=logging.ERROR,
     )
     client = Client(cluster)
+    log.info("Dask: %d local worker process(es), dashboard %s", layout.workers, client.dashboard_link)
     client.register_plugin(TwinWorkerPlugin(threads))
     try:
         yield client
