@@ -28,6 +28,10 @@ def _load_all() -> None:
 
 
 class _Reproductions(Registry[Callable[..., list["Row"]]]):
+    def __init__(self, kind: str, *, field: str) -> None:
+        super().__init__(kind, field=field)
+        self._loaded = False  # the members are in the baselines package's modules
+
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True
