@@ -44,12 +44,15 @@ class Sizes:
     unet_base: int
     samples_per_src: int
     fractions: tuple[float, float, float] = (0.75, 0.05, 0.2)
+    threads: int = 0  # torch intra-op threads (0: torch's default)
 
 
 #: small: 2 CPU cores in about 20 minutes (trace ~2,900 + ~3,800 links, six s1 trainings of 30 epochs);
 #: paper: VIn-Loc's sizes (18k training samples, 600 epochs; a GPU job)
 SIZES = {
-    "small": Sizes(s1_receivers=240, s2_receivers=60, epochs=30, s2_epochs=20, unet_base=8, samples_per_src=10_000),
+    # one torch thread: two on a busy 2-core machine ran a training step 45x slower (measured, tests/test_vinloc_model.py)
+    "small": Sizes(s1_receivers=240, s2_receivers=60, epochs=30, s2_epochs=20, unet_base=8, samples_per_src=10_000,
+                   threads=1),
     "paper": Sizes(s1_receivers=20_000, s2_receivers=20_000, epochs=600, s2_epochs=600, unet_base=16,
                    samples_per_src=100_000, fractions=(0.9, 0.0, 0.1)),
 }
@@ -139,7 +142,7 @@ def reproduce_vinloc(scale: str, out: Path, *, device: str = "cpu") -> list[Row]
     write_split(data1, SplitConfig(by="random", fractions=sz.fractions, seed=0), force=True)
     summary["scenario1"] = s1
     summary["seconds"]["build_s1"] = time.perf_counter() - t0
-    common = {"epochs": sz.epochs, "unet_base": sz.unet_base}
+    common = {"epochs": sz.epochs, "unet_base": sz.unet_base, "threads": sz.threads}
     rmse: dict[tuple[str, str], float] = {}
     for exp, S in (("fixed", 0), ("variable", SUBSET_S1)):
         label = f"s1 {exp} TRPs ({S or 12}/12)"
@@ -174,7 +177,7 @@ def reproduce_vinloc(scale: str, out: Path, *, device: str = "cpu") -> list[Row]
     t = time.perf_counter()
     rel = "runs/s2_vinloc_aoa_tof"
     res = train("vinloc", data2, out / rel, overrides={"epochs": sz.s2_epochs, "unet_base": sz.unet_base,
-                                                      "input": "aoa_tof"}, device=device, show_progress=True)
+                                                      "input": "aoa_tof", "threads": sz.threads}, device=device, show_progress=True)
     summary["seconds"][rel] = time.perf_counter() - t
     n_tr = int(res.metrics.get("train_rows", 0)) if isinstance(res.metrics, dict) else 0
     rows += _metric_rows("scenario 2 (Table 4)", "vinloc", res.predictions["error"].to_numpy(float),

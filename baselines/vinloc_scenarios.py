@@ -7,7 +7,8 @@ rendered "a city block in Paris", 280 m x 280 m; the bundled scene is about 750 
   placed at street level"; N_TRP = 12 "at random locations on top of the buildings, with their coordinates drawn
   from a uniform distribution". The main street here: the longest straight open corridor radiating from the
   Arc de Triomphe (found by casting rays over the building footprints; on this scene the Avenue des
-  Champs-Élysées). Its half-width is the largest buffer of the axis free of buildings; UEs are uniform in it;
+  Champs-Élysées), its first ``AVENUE_LENGTH_M`` = 280 m (the paper's block size). Its half-width is the
+  largest buffer of the axis free of buildings; UEs are uniform in it;
   the lining buildings are those within ``LINING_M`` of the street's edge; TRPs are uniform over their roofs.
 * Scenario 2: "TRPs distributed uniformly above the city block and the UE located on the street", N_TRP = 64,
   an 8-element receive array (AoA-ToF input).
@@ -35,6 +36,9 @@ log = logging.getLogger("twin.baselines")
 ARC_DE_TRIOMPHE_LONLAT = (2.29504, 48.87378)
 #: the plaza around the Arc (m): the avenue's axis starts this far from the centre
 PLAZA_RADIUS_M = 120.0
+#: scenario 1 uses this much of the avenue (m): VIn-Loc's Paris block is 280 m x 280 m; with rooftop TRPs along
+#: it every TRP-UE distance stays inside the D = 256 taps (384 m) window (checked per build)
+AVENUE_LENGTH_M = 280.0
 #: buildings whose footprint lies within this distance of the street's edge line the street (m)
 LINING_M = 40.0
 #: VIn-Loc Table 3
@@ -62,11 +66,12 @@ class Street:
 
 
 def main_avenue(footprints, bounds, centre_xy, *, start_m: float = PLAZA_RADIUS_M, probe_m: float = 10.0,
-                step_deg: float = 1.0, step_m: float = 5.0) -> Street:
+                step_deg: float = 1.0, step_m: float = 5.0, max_length_m: float | None = None) -> Street:
     """The longest straight corridor (at least ``2 probe_m`` wide) from ``centre_xy`` inside ``bounds``.
 
     For each bearing the axis grows from ``start_m`` until its ``probe_m`` buffer touches a building or leaves
-    the area; the longest wins; its half-width is then the widest free buffer (bisection to 0.5 m).
+    the area; the longest wins (then cut to ``max_length_m``); its half-width is the widest free buffer
+    (bisection to 0.5 m).
     """
     union = shapely.union_all(list(footprints))
     box = shapely.box(*bounds)
@@ -90,6 +95,8 @@ def main_avenue(footprints, bounds, centre_xy, *, start_m: float = PLAZA_RADIUS_
     if best[0] <= 0:
         raise ValueError("no open corridor from the centre: is the centre inside a building?")
     b = best[1]
+    if max_length_m is not None:
+        best = (min(best[0], float(max_length_m)), b)
     dx, dy = np.sin(np.deg2rad(b)), np.cos(np.deg2rad(b))
     p0 = (cx + start_m * dx, cy + start_m * dy)
     p1 = (cx + (start_m + best[0]) * dx, cy + (start_m + best[0]) * dy)
@@ -234,7 +241,8 @@ def build_config(spec: ScenarioSpec, *, workers: int = 1):
 
     views = {"cir_taps": {"num_taps": 256, "bandwidth_hz": BANDWIDTH_HZ, "max_cells": spec.num_trps,
                           "rx_array": spec.rx_array, "num_rx_antennas": 8, "aoa_bins": 8,
-                          "window": "fixed", "out_of_window": "drop"}}
+                          # scenario 2 spans the whole 750 m scene: D grows until the window covers it
+                          "window": "cover_scene" if spec.name == "s2" else "fixed", "out_of_window": "drop"}}
     cfg = load_build_config(None, overrides={
         "ingest": {"site_merge_m": 0.0, "default_bandwidth_hz": BANDWIDTH_HZ},
         "receivers": {"mode": "random", "count": spec.num_receivers, "seed": spec.seed + 7},
@@ -251,7 +259,6 @@ def build_scenario(out: Path, spec: ScenarioSpec, *, workers: int = 1) -> dict:
     Returns a summary (street, TRP count, receivers, largest TRP-UE distance vs the tap window, paths)."""
     import pyarrow.parquet as pq
 
-    from twin.constants import SPEED_OF_LIGHT
     from twin.datasets.splits import SplitConfig, write_split
     from twin.datasets.stage import run_views
     from twin.ingest.source import BuildingSource
@@ -268,7 +275,7 @@ def build_scenario(out: Path, spec: ScenarioSpec, *, workers: int = 1) -> dict:
     fps, _, bounds, frame = scene_geometry(probe)
     rng = np.random.default_rng([spec.seed, spec.num_trps])
     cx, cy = frame.to_local(*ARC_DE_TRIOMPHE_LONLAT)
-    street = main_avenue(fps, bounds, (float(cx), float(cy)))
+    street = main_avenue(fps, bounds, (float(cx), float(cy)), max_length_m=AVENUE_LENGTH_M)
     if spec.name == "s1":
         trp_xy = uniform_in_polygons(lining_buildings(fps, street), spec.num_trps, rng)
         region = street.polygon()
@@ -287,8 +294,21 @@ def build_scenario(out: Path, spec: ScenarioSpec, *, workers: int = 1) -> dict:
     towers = pq.read_table(root / "towers.parquet", columns=["x", "y", "z"]).to_pandas().to_numpy()
     rxy = np.c_[rx.column("x").to_numpy(), rx.column("y").to_numpy(), rx.column("z").to_numpy()]
     dmax = float(np.linalg.norm(rxy[:, None] - towers[None], axis=-1).max()) if len(rxy) else 0.0
-    window_m = 256 * SPEED_OF_LIGHT / (2 * BANDWIDTH_HZ)
+    # bound over the whole UE region (the farthest point of a polygon from a point is a vertex; UEs at 1.5 m)
+    verts = np.asarray(shapely.convex_hull(region).exterior.coords)
+    dregion = float(np.sqrt(((verts[None, :, :2] - towers[:, None, :2]) ** 2).sum(-1)
+                            + (towers[:, None, 2] - 1.5) ** 2).max())
+    import twin
+
+    v = twin.open(root).view("cir_taps", columns=["num_cells", "num_cells_reaching", "num_cells_out_of_window"])
+    vt = v.to_pandas()
+    meta = twin.open(root).view("cir_taps").schema.field("cir").metadata
+    window_m = float(meta[b"window_m"])
     return {"scenario": spec.name, "street": {"start": street.start, "end": street.end,
                                                "half_width_m": street.half_width_m, "bearing_deg": street.bearing_deg},
             "trps": int(len(towers)), "receivers": int(rx.num_rows), "max_trp_ue_distance_m": dmax,
-            "window_m": window_m, "root": str(root)}
+            "max_trp_region_distance_m": dregion,
+            "window_m": window_m, "root": str(root),
+            "cells_per_receiver": {k: float(vt[k].mean()) for k in ("num_cells", "num_cells_reaching",
+                                                                     "num_cells_out_of_window")},
+            "receivers_without_cells": int((vt["num_cells"] == 0).sum())}
