@@ -1,15 +1,25 @@
-"""Bistatic-echo view (networked device-free sensing, seed ``002_*.txt``): tower-to-tower delay-domain channels.
+"""Bistatic-echo view (networked device-free sensing, seed ``002_*.txt``): site-to-site delay-domain channels.
 
 Every site (one radio per mast) transmits and receives. K passive targets (3GPP TR 38.901 §7.9 sensing
 targets: pedestrians and cars) stand at random street-level points outside buildings, in several independent
 placements (snapshots). Sionna RT traces, on the build's own scene, the site-to-site paths (``PathSolver``,
 the targets are absorbers there) and the target echoes (``RCSSolver`` with ``TR38901SensingTarget``: the
 RCS/CPM of TR 38.901 §7.9.2). For each snapshot and ordered site pair (n -> m, n = m included) the view
-stores the L-tap delay-domain channel at the OFDM sampling rate as site m's clock sees it: each site has a
-random integer sampling-timing offset (STO, seed §II: |STO| <= 10 samples), so a path of delay τ lands at
-τ·f_s + (o_m - o_n) samples (seed eqs. 3-5), plus thermal noise from the link budget. Ground truth per path:
-type I (site-to-site line of sight), II (site -> target -> site, both legs line of sight) or III (anything
-else: reflections, refracted or otherwise indirect legs), the target id, the true delay and the gain.
+stores the L-tap delay-domain channel at the OFDM sampling rate as site m's clock sees it: the sites carry
+integer sampling-timing offsets (STO) whose pair differences are bounded as the seed's §V-A bounds the pair
+STO (|δ_mn| <= 10 samples), so a path of delay τ lands at τ·f_s + δ_mn samples (seed eqs. 3-5), plus thermal
+noise from the link budget.
+
+Window: L taps with L + max STO <= N_CP (seed §III, the condition under eq. 8: all ISI inside the CP); the
+default L is the largest such window, and a build whose largest site-to-site distance does not fit in it is
+refused. Two channel models (``channel_model``): ``on_grid`` is the seed's sparse whole-tap model (eq. 4,
+full band: each path on the tap nearest its delay) and ``band_limited`` the physics of the N_a active
+subcarriers (seed eq. 11: leakage into neighbouring taps; the tap kernel ships with the table as the
+dictionary of a leakage-aware estimator, and the noise is drawn on the active subcarriers, so taps are
+correlated). Ground truth per path: type I (site-to-site line of sight), II (site -> target -> site, both
+legs line of sight) or III (anything else), the target id, the true delay, the gain, its tap and whether it
+lies in the window or aliases into it; per row the site-to-site line of sight and, per target, the sites
+that see it (buildings-only Mitsuba ray tests).
 """
 
 from __future__ import annotations
@@ -70,18 +80,23 @@ TARGET_MODELS: dict[str, tuple[str, int]] = {
 class BistaticEchoConfig:
     """Bistatic-echo settings; every default is documented in ``datasets/README_views2.md``.
 
-    ``numerology``: key of :data:`NUMEROLOGIES`. ``num_taps``: L delay taps kept (samples at f_s; default
-    512 = 4.2 µs, 1250 m of path at FR1). ``num_targets``: K targets per snapshot (seed §V: 2-7), kinds
-    cycling through ``target_kinds``. ``num_snapshots``: independent placements per build (4: cheap inside
-    ``twin build`` on a CPU). ``max_sto_samples``: |STO| bound per site (seed §V-A: 10). ``tx_power_dbm``:
+    ``numerology``: key of :data:`NUMEROLOGIES`. ``num_taps``: L delay taps kept (samples at f_s); None =
+    N_CP - ``max_sto_samples``, the largest window with L + max STO <= N_CP (seed §III; 278 taps = 678 m of
+    path at FR1, 170 m at FR2); a larger value is refused. ``channel_model``: ``on_grid`` (seed eq. 4: each
+    path on its nearest tap, full band, i.i.d. tap noise) or ``band_limited`` (seed eq. 11 over the active
+    subcarriers, noise drawn there). ``num_targets``: K targets per snapshot (seed §V: 2-7), kinds cycling
+    through ``target_kinds``. ``num_snapshots``: independent placements per build (32: enough for error
+    probabilities of a few per cent; ~10 s each on a 2-core CPU at 6 sites). ``max_sto_samples``: bound on
+    the pair STO |o_m - o_n| (seed §V-A: 10). ``tx_power_dbm``:
     per site, None = the strongest of its cells. ``noise_figure_db``: receiving site (5 dB, TS 38.104 class
     wide-area BS). ``max_depth``: interactions per path, the scattering on a target included.
     """
 
     numerology: Literal["nr_fr1_100mhz", "nr_fr2_400mhz"] = "nr_fr1_100mhz"
-    num_taps: int = 512
+    num_taps: int | None = None
+    channel_model: Literal["on_grid", "band_limited"] = "band_limited"
     num_targets: int = 5
-    num_snapshots: int = 4
+    num_snapshots: int = 32
     target_kinds: tuple[str, ...] = ("human", "vehicle")
     max_sto_samples: int = 10
     tx_power_dbm: float | None = None
@@ -98,13 +113,20 @@ class BistaticEchoConfig:
     def __post_init__(self) -> None:
         if self.numerology not in NUMEROLOGIES:
             raise ValueError(f"numerology must be one of {', '.join(NUMEROLOGIES)}, got {self.numerology!r}")
-        for n in ("num_taps", "num_snapshots", "max_depth", "samples_per_src", "samples_per_sp", "temperature_k"):
+        if self.channel_model not in ("on_grid", "band_limited"):
+            raise ValueError(f"channel_model must be on_grid or band_limited, got {self.channel_model!r}")
+        if self.num_taps is not None:
+            positive("num_taps", self.num_taps)
+        for n in ("num_snapshots", "max_depth", "samples_per_src", "samples_per_sp", "temperature_k"):
             positive(n, getattr(self, n))
         for n in ("num_targets", "max_sto_samples", "target_margin_m", "target_clearance_m", "ground_tolerance_m"):
             positive(n, getattr(self, n), allow_zero=True)
-        if self.num_taps > NUMEROLOGIES[self.numerology].fft_size:
-            raise ValueError(f"num_taps ({self.num_taps}) must be <= the FFT size "
-                             f"({NUMEROLOGIES[self.numerology].fft_size})")
+        cp = NUMEROLOGIES[self.numerology].cp_length
+        if self.max_sto_samples >= cp:
+            raise ValueError(f"max_sto_samples ({self.max_sto_samples}) must be < the CP ({cp} samples)")
+        if self.num_taps is not None and self.num_taps + self.max_sto_samples > cp:
+            raise ValueError(f"num_taps ({self.num_taps}) + max_sto_samples ({self.max_sto_samples}) must fit in "
+                             f"the CP ({cp} samples at {self.numerology}; seed §III: L + max STO <= N_CP)")
         bad = [k for k in self.target_kinds if k not in TARGET_MODELS]
         if bad or not self.target_kinds:
             raise ValueError(f"target_kinds must be a non-empty list of {', '.join(TARGET_MODELS)}, got "
@@ -113,6 +135,16 @@ class BistaticEchoConfig:
     @property
     def ofdm(self) -> Numerology:
         return NUMEROLOGIES[self.numerology]
+
+    @property
+    def taps(self) -> int:
+        """L, the window in samples (``num_taps`` or N_CP - max STO)."""
+        return self.num_taps if self.num_taps is not None else self.ofdm.cp_length - self.max_sto_samples
+
+    @property
+    def window_m(self) -> float:
+        """Path length (m) that the window holds: L / f_s · c."""
+        return self.taps / self.ofdm.sampling_rate_hz * SPEED_OF_LIGHT
 
 
 # ------------------------------------------------------------------------------------------ geometry
@@ -286,6 +318,109 @@ def noise_variance_per_tap(tx_power_dbm: float, config: BistaticEchoConfig) -> f
     return BOLTZMANN * config.temperature_k * nf * o.subcarrier_spacing_hz / p_w
 
 
+def on_grid_taps(a: np.ndarray, delay_samples: np.ndarray, ofdm: Numerology, num_taps: int) -> np.ndarray:
+    """The seed's sparse whole-tap channel (eq. 4 with eqs. 3-5): h[l] = Σ_{p: round(d_p) ≡ l mod N_fft} a_p.
+
+    Full band (all N_fft subcarriers, no guard band): a whole-sample delay excites one tap only. Each path's
+    delay d_p = τ_p·f_s + δ (samples) is rounded to the nearest sample (the seed's eq. 4 writes the floor of
+    the site-to-site delay; the nearest tap halves the worst-case range error to c / (2 f_s)). Circular
+    modulo N_fft, as the DFT makes it; taps >= ``num_taps`` are dropped.
+    """
+    h = np.zeros(num_taps, np.complex128)
+    if len(a) == 0:
+        return h
+    idx = np.rint(np.asarray(delay_samples, np.float64)).astype(np.int64) % ofdm.fft_size
+    keep = idx < num_taps
+    np.add.at(h, idx[keep], np.asarray(a, np.complex128)[keep])
+    return h
+
+
+def tap_kernel(ofdm: Numerology, num_taps: int, channel_model: str = "band_limited") -> np.ndarray:
+    """g[n], n = -(L-1) .. L-1 (index n + L - 1): tap l's response to a unit path on tap l - n.
+
+    Band-limited: g[n] = (1/N_a) Σ_k e^{j2πkn/N_fft} over the active subcarriers (the Dirichlet kernel of
+    :func:`delay_taps`), so h = G x with G[l, l'] = g[l - l'] for a channel x on whole taps: the dictionary of
+    a leakage-aware estimator. On-grid: g = δ[n].
+    """
+    n = np.arange(-(num_taps - 1), num_taps)
+    if channel_model == "on_grid":
+        return (n == 0).astype(np.complex128)
+    na, nf = ofdm.num_subcarriers, ofdm.fft_size
+    x = np.zeros(nf, np.complex128)
+    x[np.arange(-(na // 2), na - na // 2) % nf] = 1.0
+    return (np.fft.ifft(x) * (nf / na))[n % nf]
+
+
+def tap_dictionary(kernel: np.ndarray) -> np.ndarray:
+    """The L x L Toeplitz matrix G[l, l'] = g[l - l'] of a kernel from :func:`tap_kernel`."""
+    L = (len(kernel) + 1) // 2
+    i = np.arange(L)
+    return kernel[(i[:, None] - i[None, :]) + L - 1]
+
+
+def channel_taps(a: np.ndarray, delay_samples: np.ndarray, config: BistaticEchoConfig) -> np.ndarray:
+    """The noiseless L-tap channel of ``config.channel_model`` (see :func:`on_grid_taps`, :func:`delay_taps`)."""
+    if config.channel_model == "on_grid":
+        return on_grid_taps(a, delay_samples, config.ofdm, config.taps)
+    return delay_taps(a, delay_samples, config.ofdm, config.taps)
+
+
+def draw_noise(rng: np.random.Generator, noise_var: float, config: BistaticEchoConfig, size: int = 1) -> np.ndarray:
+    """Noise of the channel estimate, (size, L) complex, variance ``noise_var`` per tap.
+
+    On-grid (full band): i.i.d. CN(0, σ²) taps. Band-limited: W[k] ~ CN(0, N_a σ²) on each active subcarrier,
+    w[l] = (1/N_a) Σ_k W[k] e^{j2πkl/N_fft}: same per-tap variance, correlated taps (the kernel's shape).
+    """
+    L = config.taps
+    if config.channel_model == "on_grid":
+        return (rng.standard_normal((size, L)) + 1j * rng.standard_normal((size, L))) * math.sqrt(noise_var / 2)
+    o = config.ofdm
+    na, n = o.num_subcarriers, o.fft_size
+    k = np.arange(-(na // 2), na - na // 2) % n
+    w = np.zeros((size, n), np.complex128)
+    w[:, k] = (rng.standard_normal((size, na)) + 1j * rng.standard_normal((size, na))) * math.sqrt(na * noise_var / 2)
+    return (np.fft.ifft(w, axis=1) * (n / na))[:, :L]
+
+
+def path_window_flags(delay_samples: np.ndarray, config: BistaticEchoConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per path: tap (nearest sample, -1 when outside), ``in_window`` (0 <= round(d) < L) and ``aliased``
+    (outside the window, but its delay modulo N_fft lands inside it: the DFT wraps it onto a wrong tap)."""
+    r = np.rint(np.asarray(delay_samples, np.float64)).astype(np.int64)
+    L, n = config.taps, config.ofdm.fft_size
+    inw = (r >= 0) & (r < L)
+    aliased = ~inw & (r % n < L)
+    return np.where(inw, r, -1), inw, aliased
+
+
+def draw_sto(rng: np.random.Generator, num_sites: int, max_pair: int) -> np.ndarray:
+    """Per-site integer STOs o_n whose pair differences o_m - o_n all lie in [-max_pair, max_pair].
+
+    The seed (§V-A) draws the pair STO in [-10, 10]; clock offsets are per site, so a base offset b is drawn
+    in [-max_pair, 0] and o_n = b + U{0..max_pair}: any two differ by at most ``max_pair``.
+    """
+    base = int(rng.integers(-max_pair, 1))
+    return base + rng.integers(0, max_pair + 1, num_sites)
+
+
+def check_window(sites: list[Site], config: BistaticEchoConfig) -> float:
+    """The largest site-to-site distance (m); TwinInputError when its type I path plus the STO misses the window."""
+    if len(sites) < 2:
+        return 0.0
+    p = np.array([s.position for s in sites], np.float64)
+    d = np.linalg.norm(p[:, None] - p[None], axis=-1)
+    i, j = np.unravel_index(np.argmax(d), d.shape)
+    dmax = float(d[i, j])
+    need = dmax / SPEED_OF_LIGHT * config.ofdm.sampling_rate_hz + config.max_sto_samples
+    if need >= config.taps:
+        raise TwinInputError(
+            f"sites {sites[i].site_id} and {sites[j].site_id} are {dmax:.0f} m apart: their line-of-sight path "
+            f"(+ {config.max_sto_samples} samples of STO) needs {need:.0f} taps, but the window holds "
+            f"{config.taps} taps = {config.window_m:.0f} m at {config.numerology} (CP {config.ofdm.cp_length} samples)",
+            file="towers.parquet", field="numerology",
+            fix="use sites closer together, or the FR1 numerology (its CP covers a longer path)")
+    return dmax
+
+
 def classify(inter: list[int], objs: list[int], same_site: bool) -> tuple[int, int]:
     """(type, target id) of a path from its interaction codes and object ids (Sionna order, zeros ignored).
 
@@ -325,14 +460,23 @@ class BistaticEchoView:
     name = "bistatic_echo"
     config_cls = BistaticEchoConfig
     granularity = "per_build"
+    reads_cir = False  # traces the scene itself: the pipeline hands it no CIR shard
 
     def schema(self, config: BistaticEchoConfig) -> pa.Schema:
         o = config.ofdm
+        L = config.taps
+        g = tap_kernel(o, L, config.channel_model)
         extra = {"sampling_rate_hz": o.sampling_rate_hz, "fft_size": o.fft_size,
                  "num_subcarriers": o.num_subcarriers, "carrier_frequency_hz": o.carrier_frequency_hz,
-                 "tap_0": "receiving site's clock: a path of delay tau sits at tau*f_s + sto_diff_samples"}
-        h = tensor_field("h", (config.num_taps, 2), ("delay", "complex"), units="linear channel gain (re, im)",
-                         extra={**extra, "noise": "AWGN of variance noise_var per tap"})
+                 "cp_length": o.cp_length, "max_sto_samples": config.max_sto_samples,
+                 "channel_model": config.channel_model,
+                 "tap_0": "receiving site's clock: a path of delay tau sits at tau*f_s + sto_diff_samples",
+                 "kernel_lags": [-(L - 1), L - 1],
+                 "kernel_re": [float(f"{v:.9g}") for v in g.real], "kernel_im": [float(f"{v:.9g}") for v in g.imag]}
+        noise = ("i.i.d. CN(0, noise_var) per tap" if config.channel_model == "on_grid" else
+                 "CN(0, N_a noise_var) on each active subcarrier: noise_var per tap, taps correlated by the kernel")
+        h = tensor_field("h", (L, 2), ("delay", "complex"), units="linear channel gain (re, im)",
+                         extra={**extra, "noise": noise})
         fl = pa.list_(pa.float64())
         fields = [
             pa.field("snapshot", pa.int32()),
@@ -342,18 +486,22 @@ class BistaticEchoView:
             pa.field("sto_tx_samples", pa.int32()), pa.field("sto_rx_samples", pa.int32()),
             pa.field("sto_diff_samples", pa.int32()),  # rx - tx: what the pair sees
             pa.field("los_delay_s", pa.float64()),  # site distance / c
+            pa.field("site_los", pa.bool_()),  # no building between the two sites (ray test; n = m: True)
             pa.field("tx_power_dbm", pa.float64()),
             pa.field("noise_var", pa.float64()),
             h,
         ]
         if config.store_clean:
-            fields.append(tensor_field("h_clean", (config.num_taps, 2), ("delay", "complex"),
+            fields.append(tensor_field("h_clean", (L, 2), ("delay", "complex"),
                                        units="linear channel gain (re, im), noiseless", extra=extra))
         fields += [
             pa.field("path_type", pa.list_(pa.uint8())),  # 1: I, 2: II, 3: III
             pa.field("path_target", pa.list_(pa.int32())),  # target id, -1 none
             pa.field("path_tau_s", fl),  # true propagation delay
             pa.field("path_observed_samples", fl),  # tau*f_s + sto_diff (where the tap sits)
+            pa.field("path_tap", pa.list_(pa.int32())),  # round(observed) when in the window, else -1
+            pa.field("path_in_window", pa.list_(pa.bool_())),
+            pa.field("path_aliased", pa.list_(pa.bool_())),  # outside, but wraps (mod N_fft) into the window
             pa.field("path_a_re", pa.list_(pa.float32())), pa.field("path_a_im", pa.list_(pa.float32())),
             pa.field("path_interactions", pa.list_(pa.list_(pa.uint8()))),
             pa.field("target_id", pa.list_(pa.int32())),
@@ -361,6 +509,7 @@ class BistaticEchoView:
             pa.field("target_x", fl), pa.field("target_y", fl), pa.field("target_z", fl),  # box centre
             pa.field("target_sp_x", fl), pa.field("target_sp_y", fl), pa.field("target_sp_z", fl),  # scattering pt
             pa.field("target_yaw", fl),
+            pa.field("target_los_sites", pa.list_(pa.list_(pa.string()))),  # per target: sites in LOS of its sp
         ]
         meta = {META_VIEW: self.name, "twin.view_config": json.dumps(asdict(config), sort_keys=True)}
         return pa.schema(fields, metadata=meta)
@@ -381,7 +530,7 @@ class BistaticEchoView:
         arrays = []
         for f in schema:
             if f.name in ("h", "h_clean"):
-                v = np.stack(cols[f.name]) if rows else np.zeros((0, config.num_taps), complex)
+                v = np.stack(cols[f.name]) if rows else np.zeros((0, config.taps), complex)
                 arrays.append(tensor_array(np.stack([v.real, v.imag], axis=-1), f))
             else:
                 arrays.append(pa.array(cols[f.name], type=f.type))
@@ -406,6 +555,7 @@ class BistaticEchoView:
         except Exception as e:  # noqa: BLE001 - a broken scene file is user input
             raise TwinInputError(f"cannot load the scene: {e}", file=scene_path, field="scene",
                                  fix="rebuild the scene with `twin ingest`") from None
+        check_window(sites, config)
         o = config.ofdm
         fs = o.sampling_rate_hz
         scene.frequency = o.carrier_frequency_hz
@@ -420,6 +570,21 @@ class BistaticEchoView:
         elif len(placements) != config.num_snapshots or any(len(c) != len(kinds) for c, _ in placements):
             raise ValueError(f"placements: need {config.num_snapshots} snapshots of {len(kinds)} targets")
         placements = [(np.asarray(c, np.float64).reshape(-1, 3), np.asarray(y, np.float64)) for c, y in placements]
+        # line-of-sight labels on the buildings alone (targets not yet in the scene)
+        spos = np.array([s.position for s in sites], np.float64)
+        ns = len(sites)
+        ii, jj = np.meshgrid(np.arange(ns), np.arange(ns), indexing="ij")
+        site_los = line_of_sight(scene.mi_scene, spos[ii.ravel()], spos[jj.ravel()]).reshape(ns, ns) | (ii == jj)
+        sp_lcs_kind = {k: _scattering_point_lcs(k) for k in set(kinds)}
+        sp_all = [np.array([c[k] + _rot_z(y[k]) @ sp_lcs_kind[kinds[k]] for k in range(len(kinds))]).reshape(-1, 3)
+                  for c, y in placements]
+        tlos = []
+        for sp in sp_all:
+            if len(sp) == 0:
+                tlos.append([])
+                continue
+            vis = line_of_sight(scene.mi_scene, np.repeat(spos, len(sp), axis=0), np.tile(sp, (ns, 1))).reshape(ns, len(sp))
+            tlos.append([[sites[i].site_id for i in range(ns) if vis[i, k]] for k in range(len(sp))])
         for i, s in enumerate(sites):
             scene.add(Transmitter(name=f"tx-{i}", position=mi.Point3f(*map(float, s.position))))
             scene.add(Receiver(name=f"rx-{i}", position=mi.Point3f(*map(float, s.position))))
@@ -436,6 +601,9 @@ class BistaticEchoView:
         order = [names.index(f"target-{k}") for k in range(len(kinds))]  # solver index -> our id
         sp_lcs = [np.asarray(t.scattering_model.spst.lcs_positions.numpy(), np.float64).reshape(-1, 3)[0]
                   for t in targets]
+        for k, kind in enumerate(kinds):
+            if not np.allclose(sp_lcs[k], sp_lcs_kind[kind]):
+                raise RuntimeError(f"scattering point of {kind}: {sp_lcs[k]} != {sp_lcs_kind[kind]}")
         path_solver, rcs_solver = PathSolver(), RCSSolver()
         noise = [noise_variance_per_tap(s.tx_power_dbm, config) for s in sites]
         rows: list[dict] = []
@@ -444,7 +612,7 @@ class BistaticEchoView:
                 t.position = mi.Point3f(*map(float, centres[k]))
                 t.orientation = mi.Point3f(float(yaws[k]), 0.0, 0.0)
             sp_world = np.array([centres[k] + _rot_z(yaws[k]) @ sp_lcs[k] for k in range(len(targets))]).reshape(-1, 3)
-            sto = rng.integers(-config.max_sto_samples, config.max_sto_samples + 1, len(sites))
+            sto = draw_sto(rng, len(sites), config.max_sto_samples)
             solver_seed = int(rng.integers(1 << 31))
             static = path_solver(scene, max_depth=config.max_depth, max_num_paths_per_src=200_000,
                                  samples_per_src=config.samples_per_src, synthetic_array=True, los=True,
@@ -457,8 +625,11 @@ class BistaticEchoView:
                 parts.append((_extract(echo, True), True))
             for n, sn in enumerate(sites):
                 for m, sm in enumerate(sites):
-                    rows.append(self._pair(snap, n, m, sn, sm, parts, order, sto, noise[n], config, fs, rng,
-                                           kinds, centres, yaws, sp_world))
+                    row = self._pair(snap, n, m, sn, sm, parts, order, sto, noise[n], config, fs, rng,
+                                     kinds, centres, yaws, sp_world)
+                    row["site_los"] = bool(site_los[n, m])
+                    row["target_los_sites"] = tlos[snap]
+                    rows.append(row)
         return rows
 
     @staticmethod
@@ -484,8 +655,9 @@ class BistaticEchoView:
         pa_, pint = [pa_[i] for i in srt], [pint[i] for i in srt]
         diff = int(sto[m] - sto[n])
         obs = [t * fs + diff for t in ptau]
-        h_clean = delay_taps(np.array(pa_, complex), np.array(obs), config.ofdm, config.num_taps)
-        w = (rng.standard_normal(config.num_taps) + 1j * rng.standard_normal(config.num_taps)) * math.sqrt(noise_var / 2)
+        h_clean = channel_taps(np.array(pa_, complex), np.array(obs), config)
+        w = draw_noise(rng, noise_var, config)[0]
+        tap, inw, ali = path_window_flags(np.array(obs), config)
         row = dict(
             snapshot=snap, tx_site=sn.site_id, rx_site=sm.site_id,
             tx_x=sn.position[0], tx_y=sn.position[1], tx_z=sn.position[2],
@@ -494,6 +666,7 @@ class BistaticEchoView:
             los_delay_s=math.dist(sn.position, sm.position) / SPEED_OF_LIGHT, tx_power_dbm=sn.tx_power_dbm,
             noise_var=noise_var, h=h_clean + w, h_clean=h_clean,
             path_type=ptype, path_target=ptarget, path_tau_s=ptau, path_observed_samples=obs,
+            path_tap=[int(v) for v in tap], path_in_window=[bool(v) for v in inw], path_aliased=[bool(v) for v in ali],
             path_a_re=[v.real for v in pa_], path_a_im=[v.imag for v in pa_], path_interactions=pint,
             target_id=list(range(len(kinds))), target_kind=list(kinds),
             target_x=list(centres[:, 0]), target_y=list(centres[:, 1]), target_z=list(centres[:, 2]),
@@ -501,6 +674,16 @@ class BistaticEchoView:
             target_yaw=list(yaws),
         )
         return row
+
+
+def _scattering_point_lcs(kind: str) -> np.ndarray:
+    """The target's scattering point in its own frame (m), TR 38.901 §7.9.2 (one point per kind here)."""
+    import mitsuba as mi
+    from sionna.rt.rcs import TR38901SensingTarget
+
+    obj, model = TARGET_MODELS[kind]
+    t = TR38901SensingTarget(name=f"probe-{kind}", object_type=obj, model_type=model, position=mi.Point3f(0, 0, 0))
+    return np.asarray(t.scattering_model.spst.lcs_positions.numpy(), np.float64).reshape(-1, 3)[0]
 
 
 def _rot_z(yaw: float) -> np.ndarray:
@@ -537,8 +720,8 @@ def rooftop_sites(mi_scene, n: int = 6, seed: int = 0, min_roof_m: float = 10.0,
 def bench(quick: bool = False) -> list[BenchResult]:
     """The view on Sionna's Paris scene, and its tap kernel against the direct DFT sum, same run.
 
-    Full: 6 rooftop sites, the default config (4 snapshots x 5 targets). Quick: 3 sites, 1 snapshot,
-    2 targets. Kernel: 40 paths -> 512 taps at FR1 by FFT (:func:`delay_taps`) vs the explicit sum
+    Full: 6 rooftop sites, 4 snapshots x 5 targets. Quick: 3 sites, 1 snapshot,
+    2 targets. Kernel: 40 paths -> L taps at FR1 by FFT (:func:`delay_taps`) vs the explicit sum
     h[l] = (1/N_a) Σ_p a_p Σ_k e^{j2πk(l - d_p)/N_fft}.
     """
     import time
@@ -551,7 +734,7 @@ def bench(quick: bool = False) -> list[BenchResult]:
     path = sionna.rt.scene.etoile
     scene = sionna.rt.load_scene(path)
     sites = rooftop_sites(scene.mi_scene, 3 if quick else 6)
-    cfg = BistaticEchoConfig(num_snapshots=1, num_targets=2) if quick else BistaticEchoConfig()
+    cfg = BistaticEchoConfig(num_snapshots=1, num_targets=2) if quick else BistaticEchoConfig(num_snapshots=4)
     t0 = time.perf_counter()
     rows = BistaticEchoView().trace(path, sites, cfg, seed=0)
     t_view = time.perf_counter() - t0
@@ -561,18 +744,18 @@ def bench(quick: bool = False) -> list[BenchResult]:
     d = rng.uniform(0, 400, 40)
     t0 = time.perf_counter()
     for _ in range(20):
-        fast = delay_taps(a, d, o, cfg.num_taps)
+        fast = delay_taps(a, d, o, cfg.taps)
     t_fast = (time.perf_counter() - t0) / 20
     k = np.arange(-(o.num_subcarriers // 2), o.num_subcarriers - o.num_subcarriers // 2)
     t0 = time.perf_counter()
-    ref = (np.exp(2j * np.pi * np.outer(np.arange(cfg.num_taps), k) / o.fft_size)
+    ref = (np.exp(2j * np.pi * np.outer(np.arange(cfg.taps), k) / o.fft_size)
            @ np.exp(-2j * np.pi * np.outer(k, d) / o.fft_size) @ a) / o.num_subcarriers
     t_ref = time.perf_counter() - t0
     err = float(np.max(np.abs(fast - ref)) / np.max(np.abs(ref)))
     notes = {"sites": len(sites), "snapshots": cfg.num_snapshots, "targets": cfg.num_targets}
     return [
         BenchResult("bistatic_echo/view", len(rows) / t_view, "site pairs", t_view, notes),
-        BenchResult("bistatic_echo/taps_direct_sum", 1 / t_ref, "links", t_ref, {"paths": 40, "taps": cfg.num_taps}),
+        BenchResult("bistatic_echo/taps_direct_sum", 1 / t_ref, "links", t_ref, {"paths": 40, "taps": cfg.taps}),
         BenchResult("bistatic_echo/taps", 1 / t_fast, "links", t_fast,
-                    {"paths": 40, "taps": cfg.num_taps, "speedup_vs_direct_sum": t_ref / t_fast, "max_rel_error": err}),
+                    {"paths": 40, "taps": cfg.taps, "speedup_vs_direct_sum": t_ref / t_fast, "max_rel_error": err}),
     ]

@@ -17,10 +17,17 @@ from twin.datasets.bistatic_echo import (
     SPEED_OF_LIGHT,
     BistaticEchoConfig,
     Site,
+    check_window,
     classify,
     delay_taps,
+    draw_noise,
+    draw_sto,
     line_of_sight,
+    on_grid_taps,
+    path_window_flags,
     rooftop_sites,
+    tap_dictionary,
+    tap_kernel,
 )
 from twin.datasets.registry import ViewInputs, get_view
 from twin.errors import TwinInputError
@@ -157,6 +164,9 @@ def test_hidden_target_echo_is_type_iii(tmp_path):
             assert (3, [16, 4] if tx == "A" else [4, 16]) in echoes
     ab = _row(table, "A", "B")
     assert 1 in ab["path_type"]
+    # labels: the sites that see the target (B's leg crosses the wall), site-to-site line of sight
+    assert all(r["target_los_sites"] == [["A"]] and r["site_los"] for r in table.to_pylist())
+    assert all(all(r["path_in_window"]) and not any(r["path_aliased"]) for r in table.to_pylist())
     # deterministic for the seed (targets, STOs, noise, traced paths)
     again, _ = _run(path, (50.0, 30.0))
     assert again.to_pylist() == table.to_pylist()
@@ -218,16 +228,25 @@ def test_config_errors():
     with pytest.raises(TwinInputError, match="target_kinds"):
         from_mapping(BistaticEchoConfig, {"target_kinds": ["horse"]})
     assert from_mapping(BistaticEchoConfig, {"numerology": "nr_fr2_400mhz"}).ofdm.sampling_rate_hz == 491.52e6
+    with pytest.raises(TwinInputError, match="CP"):  # L + max STO must fit in the CP (288 samples)
+        from_mapping(BistaticEchoConfig, {"num_taps": 280})
+    with pytest.raises(TwinInputError, match="channel_model"):
+        from_mapping(BistaticEchoConfig, {"channel_model": "sparse"})
     assert Site("a", (0, 0, 0), 46.0).tx_power_dbm == 46.0
 
 
 def check_echo_geometry(table, mi_scene, tol_s=0.1e-9):
-    """Acceptance: type I/II delays equal the geometry / c within tol_s; type II legs pass a LOS ray test."""
+    """Acceptance: type I/II delays equal the geometry / c within tol_s; both legs of a type II path pass an
+    independent LOS ray test (on the bare scene) and agree with the ``target_los_sites`` label; a pair has a
+    type I path exactly when its sites see each other (ray test) and ``site_los`` says so."""
     n1 = n2 = 0
     for r in table.to_pylist():
         a = np.array([r["tx_x"], r["tx_y"], r["tx_z"]])
         b = np.array([r["rx_x"], r["rx_y"], r["rx_z"]])
         sp = np.column_stack([r["target_sp_x"], r["target_sp_y"], r["target_sp_z"]])
+        if r["tx_site"] != r["rx_site"]:
+            los = bool(line_of_sight(mi_scene, [a], [b])[0])
+            assert r["site_los"] == los and (1 in r["path_type"]) == los
         for ty, tg, tau in zip(r["path_type"], r["path_target"], r["path_tau_s"], strict=True):
             if ty == 1:
                 assert abs(tau - np.linalg.norm(b - a) / C) < tol_s
@@ -236,6 +255,7 @@ def check_echo_geometry(table, mi_scene, tol_s=0.1e-9):
                 t = sp[tg]
                 assert abs(tau - (np.linalg.norm(t - a) + np.linalg.norm(b - t)) / C) < tol_s
                 assert line_of_sight(mi_scene, [a, b], [t, t]).all()
+                assert {r["tx_site"], r["rx_site"]} <= set(r["target_los_sites"][tg])
                 n2 += 1
     return n1, n2
 
@@ -252,14 +272,65 @@ def test_paris_acceptance():
 
     path = sionna.rt.scene.etoile
     mi_scene = load_scene(path).mi_scene
-    sites = [(s.site_id, s.position) for s in rooftop_sites(mi_scene, 6)]
+    sites = [(s.site_id, s.position) for s in rooftop_sites(mi_scene, 4)]
     inputs = ViewInputs(cir=pa.table({}), towers=_towers(sites), receivers=pa.table({}), scene_path=path, seed=1,
                         manifest={})
     t0 = time.perf_counter()
-    table = get_view("bistatic_echo")(inputs, BistaticEchoConfig())
+    cfg = BistaticEchoConfig(num_snapshots=2, num_targets=4, samples_per_src=30_000, samples_per_sp=30_000)
+    table = get_view("bistatic_echo")(inputs, cfg)
     elapsed = time.perf_counter() - t0
     n1, n2 = check_echo_geometry(table, mi_scene)
     types = [t for r in table.to_pylist() for t in r["path_type"]]
     print(f"paris: {len(sites)} sites, {table.num_rows} rows, type I {n1}, II {n2}, III {types.count(3)}, "
           f"{elapsed:.1f} s")
-    assert n2 > 0 and table.num_rows == len(sites) ** 2 * 4
+    assert n2 > 0 and table.num_rows == len(sites) ** 2 * 2
+
+
+def test_window_sized_from_cp_and_sites():
+    cfg = BistaticEchoConfig()
+    assert cfg.taps == 288 - 10 and cfg.taps + cfg.max_sto_samples <= cfg.ofdm.cp_length
+    assert cfg.window_m == pytest.approx(278 / 122.88e6 * C)
+    near = [Site("a", (0, 0, 20), 46.0), Site("b", (300, 0, 20), 46.0)]
+    assert check_window(near, cfg) == pytest.approx(300.0)
+    fr2 = BistaticEchoConfig(numerology="nr_fr2_400mhz")
+    with pytest.raises(TwinInputError) as e:  # 300 m = 492 samples at FR2: outside 278 taps (170 m)
+        check_window(near, fr2)
+    assert "300 m" in e.value.args[0] and "170 m" in e.value.args[0] and "a and b" in e.value.args[0]
+
+
+def test_on_grid_taps_flags_and_dictionary():
+    o = NUMEROLOGIES["nr_fr1_100mhz"]
+    cfg = BistaticEchoConfig(channel_model="on_grid")
+    L = cfg.taps
+    d = np.array([3.4, 3.6, 100.0, L + 5.0, o.fft_size + 7.2, -2.0])
+    a = np.array([1, 2j, 3, 4, 5, 6], complex)
+    h = on_grid_taps(a, d, o, L)
+    assert h[3] == 1 and h[4] == 2j and h[100] == 3 and h[7] == 5  # nearest tap; N_fft + 7 wraps onto tap 7
+    assert np.count_nonzero(h) == 4  # L + 5 and -2 (-> N_fft - 2) lie outside the window
+    tap, inw, ali = path_window_flags(d, cfg)
+    assert list(inw) == [True, True, True, False, False, False] and list(ali) == [False] * 4 + [True, False]
+    assert list(tap) == [3, 4, 100, -1, -1, -1]
+    # the band-limited dictionary: G @ x (x on whole taps) is the closed-form Dirichlet sum of delay_taps
+    g = tap_kernel(o, L)
+    assert g[L - 1] == pytest.approx(1.0) and abs(g[L]) == pytest.approx(10 ** (-12.6 / 20), rel=0.02)
+    G = tap_dictionary(g)
+    x = np.zeros(L, complex)
+    x[[5, 40, 41]] = [1, 0.5j, -0.3]
+    assert np.allclose(G @ x, delay_taps(x[[5, 40, 41]], np.array([5.0, 40, 41]), o, L), atol=1e-12)
+    assert np.array_equal(tap_dictionary(tap_kernel(o, L, "on_grid")), np.eye(L))
+
+
+def test_noise_models_and_sto_bound():
+    rng = np.random.default_rng(1)
+    bl, og = BistaticEchoConfig(), BistaticEchoConfig(channel_model="on_grid")
+    g = tap_kernel(bl.ofdm, bl.taps)
+    for cfg, rho in ((bl, g[bl.taps]), (og, 0.0)):  # adjacent-tap correlation: the kernel's first lag / none
+        w = draw_noise(rng, 2.0, cfg, size=4000)
+        assert w.shape == (4000, cfg.taps)
+        assert np.mean(np.abs(w) ** 2) == pytest.approx(2.0, rel=0.03)
+        c = np.mean(w[:, 1:] * np.conj(w[:, :-1])) / 2.0
+        assert abs(c - rho) < 0.02
+    assert abs(g[bl.taps]) > 0.2  # the band-limited taps are correlated
+    o = np.array([draw_sto(rng, 6, 10) for _ in range(2000)])
+    diff = o[:, :, None] - o[:, None, :]
+    assert np.abs(diff).max() == 10 and o.min() >= -10 and o.max() <= 10
