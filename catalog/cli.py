@@ -155,6 +155,10 @@ def show_cmd(directory: Path = DirArg) -> None:
     con = _stdout()
     con.print(f"[bold]{directory}[/bold]  snapshot {ptr.get('snapshot', '(none)')}  seq {ptr.get('seq', 0)}")
     rows = table.to_pylist()
+    from twin.catalog.paths import resolve
+
+    for r in rows:  # every row's path is checked before anything is printed or opened
+        resolve(cat.root, r["path"], suffix=".parquet", field="catalog path")
     summary = Table(title="views")
     for col in ("view", "shards", "rows", "bytes", "schemas"):
         summary.add_column(col, justify="left" if col == "view" else "right")
@@ -179,7 +183,7 @@ def show_cmd(directory: Path = DirArg) -> None:
         con.print(f"{label}: {', '.join(vals) if vals else '(none recorded)'}")
     for view in cat.views():
         first = next(r for r in rows if r["view"] == view)
-        path = cat.root / first["path"]
+        path = resolve(cat.root, first["path"], suffix=".parquet", field="catalog path")
         con.print(f"\n[bold]schema of {view}[/bold] (from {first['path']})")
         try:
             schema = pq.read_schema(path)

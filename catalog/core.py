@@ -28,13 +28,14 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from twin.catalog.paths import DamagedBuildError, check_relpath, inside
 from twin.errors import TwinError, TwinInputError
 from twin.io import atomic_path, fsync_dir, sha256_file, write_json_atomic
 from twin.schema import (
@@ -178,24 +179,8 @@ def column_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
 
 
 def _check_relpath(relpath: str | os.PathLike, *, what: str = "relpath", file: Any = None) -> str:
-    """Normalise a shard path relative to the twin directory; refuse absolute paths and '..'."""
-    s = os.fspath(relpath).replace("\\", "/")
-    p = PurePosixPath(s)
-    if not s or p.is_absolute() or ".." in p.parts or re.match(r"^[A-Za-z]:", s):
-        raise TwinInputError(
-            f"shard path {s!r} must be relative to the twin directory, without '..'",
-            file=file,
-            field=what,
-            fix="pass a path such as 'cir/part-00000.parquet'",
-        )
-    if p.suffix != ".parquet":
-        raise TwinInputError(
-            f"shard path {s!r} must end in .parquet",
-            file=file,
-            field=what,
-            fix="name the shard '<...>.parquet'",
-        )
-    return p.as_posix()
+    """Normalise a shard path passed by a writer (relative, without '..', ``.parquet``); TwinInputError if not."""
+    return check_relpath(relpath, file=file, field=what, suffix=".parquet", damaged=False)
 
 
 def _check_view(view: Any) -> str:
@@ -324,6 +309,43 @@ class VerifyReport:
 
     def __bool__(self) -> bool:  # noqa: D105
         return self.ok
+
+
+def _config_hash_problems(table: pa.Table) -> list[str]:
+    """One problem per view whose shards carry more than one config hash (another config built into the dir)."""
+    out = []
+    by_view: dict[str, set[str]] = {}
+    for view, h in zip(table["view"].to_pylist(), table["config_hash"].to_pylist(), strict=True):
+        by_view.setdefault(view, set()).add(h or "")
+    for view, hashes in sorted(by_view.items()):
+        if len(hashes) > 1:
+            out.append(
+                f"shards of {len(hashes)} config hashes in view {view} ({', '.join(sorted(hashes))}): "
+                "a different config was built into this directory; rebuild it with --overwrite"
+            )
+    return out
+
+
+def _duplicate_link_problems(root: Path, files: Sequence[Path]) -> list[str]:
+    """A problem when a ``link_id`` appears in more than one CIR row (over all listed CIR shards)."""
+    cols = []
+    for f in files:
+        try:
+            if "link_id" in pq.read_schema(f).names:
+                cols.append(pq.read_table(f, columns=["link_id"]).column("link_id"))
+        except (OSError, pa.ArrowException):
+            continue  # not Parquet: the size/sha256 checks above speak for it
+    if not cols:
+        return []
+    ids = pa.chunked_array([c for col in cols for c in col.chunks], type=cols[0].type)
+    counts = pc.value_counts(ids)
+    dup = counts.filter(pc.greater(counts.field("counts"), 1))
+    if len(dup) == 0:
+        return []
+    return [
+        f"duplicate link_id: {len(dup)} link_id(s) appear in more than one CIR row "
+        f"(e.g. {dup.field('values')[0].as_py()}); rebuild the directory with --overwrite"
+    ]
 
 
 class CatalogError(TwinError):
@@ -557,16 +579,19 @@ class Catalog:
             rep.problems.append(str(e))
             table = empty_catalog_table()
         listed: set[str] = set()
-        for rec in table.select(["path", "bytes", "sha256"]).to_pylist():
+        cir_files: list[Path] = []
+        for rec in table.select(["path", "bytes", "sha256", "view"]).to_pylist():
             rel = rec["path"]
             try:
-                rel = _check_relpath(rel)
-            except TwinInputError:
-                rep.problems.append(f"bad path in catalog: {rel!r} (must be relative, without '..')")
+                rel = check_relpath(rel, suffix=".parquet")
+                f = inside(self.root, rel)
+            except DamagedBuildError:
+                rep.problems.append(
+                    f"bad path in catalog: {rel!r} (must be relative, without '..', inside the build)"
+                )
                 continue
             listed.add(rel)
             rep.checked += 1
-            f = self.root / rel
             if not f.is_file():
                 rep.problems.append(f"missing shard: {rel}")
                 continue
@@ -578,6 +603,11 @@ class Catalog:
                 rep.problems.append(
                     f"sha256 mismatch: {rel} (file changed or corrupted after it was written)"
                 )
+                continue
+            if rec["view"] == "cir":
+                cir_files.append(f)
+        rep.problems.extend(_config_hash_problems(table))
+        rep.problems.extend(_duplicate_link_problems(self.root, cir_files))
         for sub in SHARD_DIRS:
             base = self.root / sub
             if not base.is_dir():

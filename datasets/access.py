@@ -24,7 +24,6 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -32,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+import twin.catalog.paths as _paths
 from twin.errors import TwinInputError
 from twin.schema import SPLIT_VIEW
 
@@ -42,36 +42,17 @@ NOT_VIEWS = (CIR_VIEW, SPLIT_VIEW)
 
 
 # ---------------------------------------------------------------------------------------- path handling
-# One small, isolated place: swapped for the catalog's path resolver once it lands.
+# The build's one path resolver (twin.catalog.paths): relative, inside the build, no symlink out of it.
 
 
 def check_relpath(rel: str, *, root: str) -> str:
-    """``rel`` as a POSIX path relative to the build; absolute paths and '..' are refused (exit 2)."""
-    s = str(rel).replace("\\", "/")
-    p = PurePosixPath(s)
-    if not s or p.is_absolute() or ".." in p.parts or (len(s) > 1 and s[1] == ":"):
-        raise TwinInputError(
-            f"path {s!r} in the catalog is not relative to the build directory",
-            file=root,
-            field="catalog path",
-            fix="the catalog is damaged or hand-edited: rebuild it, or re-publish from a good build",
-        )
-    return p.as_posix()
+    """``rel`` as a POSIX path relative to the build; absolute paths and '..' are refused (damaged build, exit 1)."""
+    return _paths.check_relpath(rel, file=root, field="catalog path")
 
 
 def _inside_local(base: str, rel: str) -> str:
     """Local ``base/rel`` after refusing a symlink that leads out of ``base``."""
-    full = os.path.join(base, rel)
-    real_base = os.path.realpath(base)
-    real = os.path.realpath(full)
-    if os.path.commonpath([real_base, real]) != real_base:
-        raise TwinInputError(
-            f"{rel} resolves outside the build directory (symlink to {real})",
-            file=base,
-            field="catalog path",
-            fix="replace the link with the file itself",
-        )
-    return full
+    return os.fspath(_paths.inside(base, rel, field="catalog path"))
 
 
 # -------------------------------------------------------------------------------------------- conversion
@@ -444,7 +425,7 @@ class Build:
         try:
             return self._fs.open(path, mode)
         except FileNotFoundError:
-            raise TwinInputError(f"{rel} is missing", file=self.url, field=rel,
+            raise _paths.DamagedBuildError(f"{rel} is missing", file=self.url, field=rel,
                                  fix="run `twin catalog verify` on the build; rebuild or re-publish it") from None
 
     def parquet_file(self, rel: str) -> pq.ParquetFile:

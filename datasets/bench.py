@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from twin.datasets.registry import BUILTIN_VIEW_MODULES
+from twin.registry import Registry
+
 
 @dataclass
 class BenchResult:
@@ -21,12 +24,10 @@ class BenchResult:
     notes: dict = field(default_factory=dict)  # sizes, ratios, errors between methods
 
 
-BENCHES: dict[str, Callable[[bool], list[BenchResult]]] = {}
+#: view benches by name (``twin bench views --only NAME``); the view modules register theirs on import
+BENCHES: Registry[Callable[[bool], list[BenchResult]]] = Registry("bench", field="--only", builtin=BUILTIN_VIEW_MODULES)
 
 
-def register_bench(name: str):
-    def deco(fn: Callable[[bool], list[BenchResult]]):
-        BENCHES[name] = fn
-        return fn
-
-    return deco
+def register_bench(name: str) -> Callable[[Callable[[bool], list[BenchResult]]], Callable[[bool], list[BenchResult]]]:
+    """Decorator: register a bench function under ``name``."""
+    return BENCHES.register(name)

@@ -46,6 +46,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -97,6 +98,23 @@ class FoldedLteConfig:
     adc_bits: int = 12  # 0: no quantisation
     adc_headroom_db: float = 3.0  # AGC: full scale this far above the capture's peak
     clock_drift_ppm: float = 0.0  # sampling-clock offset, parts per million
+    # where each row's window is cut: "coarse" (the matched filter on the frame sum, DeepSync §5.1) or
+    # "truth_jitter" (the true template start plus a uniform integer error in [-J, J]: DeepSync §8.2's training
+    # protocol, J = jitter_max_samples = 10)
+    window_placement: Literal["coarse", "truth_jitter"] = "coarse"
+    jitter_max_samples: int = 10
+    # template length: 274 = SSS + PSS with their CPs at 1.92 MS/s (TS 36.211 §6.12); DeepSync §6.1 uses a
+    # 276-sample MATLAB template and 286-sample windows (template_len = 276 with window_margin = 5)
+    template_len: int = TEMPLATE_LEN
+    # detector (video-amplifier) noise: white Gaussian at the detector output, rms in dBm of detected power
+    # (an assumption: a diode detector's noise floor ~10 dB under the -70 dBm sensitivity); None: none
+    detector_noise_dbm: float | None = -80.0
+    # receiver sensitivity (DeepSync §7: -70 dBm): a cell received weaker than this still adds to the signal
+    # but gets no row; None: every cell with a PCI gets a row
+    sensitivity_dbm: float | None = -70.0
+    # carrier-frequency offset per cell, uniform in ±cfo_ppm·f (TS 36.104 §6.5.1: ±0.05 ppm wide-area BS),
+    # fixed per cell (same at every receiver): co-channel cross terms rotate from frame to frame
+    cfo_ppm: float = 0.05
 
     def __post_init__(self) -> None:
         if self.num_frames <= 0:
@@ -114,10 +132,18 @@ class FoldedLteConfig:
             raise ValueError(f"adc_bits must be in 0..24, got {self.adc_bits}")
         if abs(self.clock_drift_ppm) > 1000:
             raise ValueError(f"clock_drift_ppm must be within ±1000, got {self.clock_drift_ppm}")
+        if self.window_placement not in ("coarse", "truth_jitter"):
+            raise ValueError(f"window_placement must be 'coarse' or 'truth_jitter', got {self.window_placement!r}")
+        if not 0 <= self.jitter_max_samples <= 60:
+            raise ValueError(f"jitter_max_samples must be in 0..60, got {self.jitter_max_samples}")
+        if not TEMPLATE_LEN <= self.template_len <= TEMPLATE_LEN + 20:
+            raise ValueError(f"template_len must be in {TEMPLATE_LEN}..{TEMPLATE_LEN + 20}, got {self.template_len}")
+        if not 0 <= self.cfo_ppm <= 10:
+            raise ValueError(f"cfo_ppm must be in [0, 10], got {self.cfo_ppm}")
 
     @property
     def window_len(self) -> int:
-        return TEMPLATE_LEN + 2 * self.window_margin
+        return self.template_len + 2 * self.window_margin
 
     @property
     def order(self) -> int:
@@ -134,6 +160,7 @@ class _Cell:
     tau_s: np.ndarray
     a: np.ndarray
     rng: np.random.Generator
+    cfo_hz: float = 0.0  # the cell's carrier-frequency offset
 
 
 # -------------------------------------------------------------------------------------------- synthesis
@@ -551,7 +578,7 @@ def _template(num: lte.Numerology, pci: int, K: int, cfg: FoldedLteConfig, p_w: 
         K = 1  # square law, band inside the detector's: reading at 1.92 MS/s is exact (same samples as any K)
     s = _sync_output(sync[0], K, cfg, np.zeros(1), 1)[0]
     off = SSS_START - SEG_START
-    return s[off : off + TEMPLATE_LEN]
+    return s[off : off + cfg.template_len]
 
 
 def _quantise(y: np.ndarray, cfg: FoldedLteConfig) -> np.ndarray:
@@ -591,7 +618,7 @@ def simulate_receiver(cells: list[_Cell], cfg: FoldedLteConfig, frames: int, pha
         for i in members:
             d = data[i]
             assert d is not None
-            parts.append(_Lines(d.j0, d.coef, cells[i].freq_hz - centres[c_idx]))
+            parts.append(_Lines(d.j0, d.coef, cells[i].freq_hz + cells[i].cfo_hz - centres[c_idx]))
         if noise_rng is not None:
             parts.append(_noise_lines(noise_rng, hi - lo, frames, cfg))
         x = _read(parts, k, phase if k == 1 else np.zeros(frames), frames)
@@ -607,6 +634,8 @@ def simulate_receiver(cells: list[_Cell], cfg: FoldedLteConfig, frames: int, pha
     for i, cell in enumerate(cells):
         k = 1 if K == 1 or (linear and _cluster_k(cell.num.bandwidth_hz, cfg) == 1) else K
         sync_parts[i] = _sync_output(sync[i], k, cfg, phase, frames)
+    if noise_rng is not None and cfg.detector_noise_dbm is not None:  # video-amplifier noise, W rms
+        y = y + noise_rng.standard_normal(y.shape) * float(dbm_to_w(cfg.detector_noise_dbm))
     return {"y": _quantise(y, cfg), "sync": sync_parts, "K": K}
 
 
@@ -618,7 +647,7 @@ def matched_filter(frame_sum: np.ndarray, template: np.ndarray, margin: int) -> 
     s = frame_sum - frame_sum.mean()
     r = np.correlate(s, t, mode="valid")  # r[n] = Σ_m s[n+m] t[m]
     lo = (275 - SEG_START) + margin
-    hi = SEG_LEN - TEMPLATE_LEN - margin
+    hi = SEG_LEN - len(template) - margin
     r = r[lo : hi + 1]
     return lo + int(np.argmax(r)), r
 
@@ -640,7 +669,7 @@ def _snr_db(y: np.ndarray, sync: np.ndarray, starts: np.ndarray) -> float:
     return 10 * np.log10(sig / noi) if noi > 0 and sig > 0 else float("nan")
 
 
-def sync_snr_db(bandwidth_hz: float, seed: int = 0) -> float:
+def sync_snr_db(bandwidth_hz: float, seed: int = 0, rx_power_dbm: float | None = None) -> float:
     """Folded sync-code SNR (dB) of one noiseless, single-path (τ = 0, a = 1), fully loaded LTE cell.
 
     Definition: with the default detector (pure square law, 45 MHz video bandwidth, sampled at 1.92 MS/s,
@@ -648,15 +677,38 @@ def sync_snr_db(bandwidth_hz: float, seed: int = 0) -> float:
     SNR = Σ|t − t̄|² / Σ|e − ē|², where t is the detected sync code alone (|x_sync|² through the same low-pass and
     sampling) and e = y − t everything else the square law puts in those samples (data×data and sync×data
     intermodulation, folded). Means are removed because the DC carries no timing.
+
+    With ``rx_power_dbm`` the cell is received at that power and the default receiver's impairments are on
+    (thermal noise, detector noise, 12-bit ADC), so e also holds the noise.
     """
     num = lte.numerology(bandwidth_hz)
-    cfg = FoldedLteConfig(default_bandwidth_hz=num.bandwidth_hz, add_noise=False, adc_bits=0)
+    noisy = rx_power_dbm is not None
+    cfg = FoldedLteConfig(default_bandwidth_hz=num.bandwidth_hz, add_noise=noisy, adc_bits=12 if noisy else 0)
     rng = np.random.default_rng([int(seed), 7])
-    cell = _Cell(2.0e9, num, int(rng.integers(0, 504)), 1.0, np.zeros(1), np.ones(1, complex), rng)
+    p_w = float(dbm_to_w(rx_power_dbm)) if noisy else 1.0
+    cell = _Cell(2.0e9, num, int(rng.integers(0, 504)), p_w, np.zeros(1), np.ones(1, complex), rng)
     frames = 20
-    res = simulate_receiver([cell], cfg, frames, np.zeros(frames), None)
+    res = simulate_receiver([cell], cfg, frames, np.zeros(frames), np.random.default_rng([int(seed), 8]) if noisy else None)
     starts = np.full(frames, SSS_START - SEG_START)
     return _snr_db(res["y"], res["sync"][0], starts)
+
+
+def cell_pci(pci, tx_id: str) -> int:
+    """The cell's PCI; a cell without one (NaN, < 0, > 503) transmits with one fixed stand-in PCI derived from its
+    id (the same at every receiver), so its interference is the same signal everywhere."""
+    try:
+        p = int(pci)
+    except (TypeError, ValueError):
+        p = -1
+    return p if 0 <= p <= 503 else zlib.crc32(str(tx_id).encode()) % 504
+
+
+def cell_cfo_hz(tx_id: str, freq_hz: float, cfo_ppm: float) -> float:
+    """The cell's fixed carrier-frequency offset (Hz): uniform in ±cfo_ppm·f, drawn from the cell's id."""
+    if cfo_ppm <= 0:
+        return 0.0
+    u = np.random.default_rng([zlib.crc32(str(tx_id).encode()), 11]).random()
+    return float((2 * u - 1) * cfo_ppm * 1e-6 * freq_hz)
 
 
 # ------------------------------------------------------------------------------------------------- view
@@ -694,9 +746,11 @@ class FoldedLteView:
         too_late = set(np.flatnonzero(np.nanmax(np.where(np.abs(paths["a"]) > 0, paths["tau_s"], 0), axis=1) > MAX_DELAY_S).tolist())
         rows: dict[str, list] = {k: [] for k in (
             "link_id", "rx_id", "tx_id", "pci", "frequency_hz", "bandwidth_hz", "windows", "template",
-            "coarse_index", "true_offset_samples", "true_offset_per_frame", "first_path_delay_s", "los_delay_s",
-            "los", "sync_snr_db", "num_cochannel", "sampling_phase_samples")}
+            "coarse_index", "window_start", "true_start_samples", "true_offset_samples", "true_offset_per_frame",
+            "coarse_error_samples", "truth_in_window", "first_path_delay_s", "los_delay_s", "los", "sync_snr_db",
+            "rx_power_dbm", "num_cochannel", "sampling_phase_samples")}
         templates: dict[tuple, np.ndarray] = {}
+        T = cfg.template_len
         for rx in np.unique(rx_ids):
             sel = [int(i) for i in np.flatnonzero(rx_ids == rx) if i not in too_late and np.isfinite(first[i])]
             if radio is not None:
@@ -706,37 +760,53 @@ class FoldedLteView:
             cells = []
             for i in sel:
                 rng = link_rng(inputs.seed, int(link_ids[i]), 1)
-                pci = int(attrs["pci"][i])
-                cells.append(_Cell(float(attrs["frequency_hz"][i]), nums[i],
-                                   pci if 0 <= pci <= 503 else int(rng.integers(0, 504)),
-                                   float(dbm_to_w(attrs["tx_power_dbm"][i])), paths["tau_s"][i], paths["a"][i], rng))
+                f_hz = float(attrs["frequency_hz"][i])
+                cells.append(_Cell(f_hz, nums[i], cell_pci(attrs["pci"][i], tx_ids[i]),
+                                   float(dbm_to_w(attrs["tx_power_dbm"][i])), paths["tau_s"][i], paths["a"][i], rng,
+                                   cell_cfo_hz(tx_ids[i], f_hz, cfg.cfo_ppm)))
             rrng = np.random.default_rng([int(inputs.seed) & 0xFFFFFFFFFFFFFFFF, int(rx) & 0xFFFFFFFFFFFFFFFF, 2])
             u = float(rrng.random())  # the receiver's sampling phase, 1.92-MS/s samples
             phase = u + np.arange(N) * lte.SAMPLES_PER_FRAME_1M92 * cfg.clock_drift_ppm * 1e-6
+            jrng = np.random.default_rng([int(inputs.seed) & 0xFFFFFFFFFFFFFFFF, int(rx) & 0xFFFFFFFFFFFFFFFF, 3])
             res = simulate_receiver(cells, cfg, N, phase, rrng if cfg.add_noise else None)
             y, K = res["y"], res["K"]
             fsum = y.sum(axis=0)
             for j, i in enumerate(sel):
                 pci = int(attrs["pci"][i])
                 if not 0 <= pci <= 503:
-                    continue  # transmits (with a random PCI) but has no label: no row
+                    continue  # transmits (with its fixed stand-in PCI) but has no label: no row
                 c = cells[j]
                 p_rx = c.p_w * float(np.sum(np.abs(c.a) ** 2))  # received power, W (sets the c3/c4 terms)
+                p_rx_dbm = 10 * np.log10(max(p_rx, 1e-300)) + 30
+                if cfg.sensitivity_dbm is not None and p_rx_dbm < cfg.sensitivity_dbm:
+                    continue  # below the receiver's sensitivity: adds to the signal, not detected
                 key = (pci, c.num.bandwidth_hz, K, round(10 * np.log10(max(p_rx, 1e-300))) if cfg.order > 1 else 0)
                 if key not in templates:
                     templates[key] = _template(c.num, pci, K, cfg, p_rx if cfg.order > 1 else 1e-3)
                 tmpl = templates[key]
-                n_star, _ = matched_filter(fsum, tmpl, cfg.window_margin)
-                w0 = n_star - cfg.window_margin
                 true_start = SSS_START + first[i] * FS_OUT_HZ - SEG_START  # segment coords, before phase
+                n_true = int(np.rint(true_start - phase[0]))  # the true template start, whole samples
+                if cfg.window_placement == "coarse":
+                    n_star, _ = matched_filter(fsum, tmpl, cfg.window_margin)
+                else:
+                    J = cfg.jitter_max_samples
+                    n_star = n_true + int(jrng.integers(-J, J + 1))
+                lo = (275 - SEG_START) + cfg.window_margin
+                n_star = int(np.clip(n_star, lo, SEG_LEN - T - cfg.window_margin))
+                w0 = n_star - cfg.window_margin
                 offs = true_start - w0 - phase
                 starts = np.rint(true_start - phase).astype(int)
                 rows["windows"].append(y[:, w0 : w0 + W])
                 rows["template"].append(tmpl / max(float(np.mean(tmpl)), 1e-300))
                 rows["coarse_index"].append(SEG_START + n_star)
+                rows["window_start"].append(SEG_START + w0)
+                rows["true_start_samples"].append(float(SEG_START + true_start - phase[0]))
                 rows["true_offset_samples"].append(float(offs[0]))
                 rows["true_offset_per_frame"].append(offs)
+                rows["coarse_error_samples"].append(n_star - n_true)
+                rows["truth_in_window"].append(bool(0.0 <= offs[0] <= W - T))
                 rows["sync_snr_db"].append(_snr_db(y, res["sync"][j], starts))
+                rows["rx_power_dbm"].append(float(p_rx_dbm))
                 f = attrs["frequency_hz"]
                 rows["num_cochannel"].append(int(sum(1 for k in sel if k != i and abs(f[k] - f[i]) < 1e3)))
                 rows["sampling_phase_samples"].append(u)
@@ -748,30 +818,32 @@ class FoldedLteView:
         n_rows = len(rows["link_id"])
         f_win = tensor_field("windows", (N, W), ("frame", "sample"), units="W (detector output, ADC-quantised)",
                              extra={"sample_rate_hz": FS_OUT_HZ, "margin": cfg.window_margin})
-        f_tpl = tensor_field("template", (TEMPLATE_LEN,), ("sample",), units="relative (unit mean)",
+        f_tpl = tensor_field("template", (T,), ("sample",), units="relative (unit mean)",
                              extra={"sample_rate_hz": FS_OUT_HZ, "content": "SSS+PSS with CPs, subframe 0"})
         f_off = tensor_field("true_offset_per_frame", (N,), ("frame",), pa.float64(), units="samples at 1.92 MS/s")
         win = np.asarray(rows["windows"], dtype=np.float32).reshape(n_rows, N, W)
-        tpl = np.asarray(rows["template"], dtype=np.float32).reshape(n_rows, TEMPLATE_LEN)
+        tpl = np.asarray(rows["template"], dtype=np.float32).reshape(n_rows, T)
         off = np.asarray(rows["true_offset_per_frame"], dtype=np.float64).reshape(n_rows, N)
+
+        def col(name, typ, units=None):
+            md = {"units": units} if units else None
+            return pa.field(name, typ, metadata=md), pa.array(rows[name], typ)
+
         cols = [
-            (pa.field("link_id", pa.uint64()), pa.array(rows["link_id"], pa.uint64())),
-            (pa.field("rx_id", pa.int64()), pa.array(rows["rx_id"], pa.int64())),
-            (pa.field("tx_id", pa.string()), pa.array(rows["tx_id"], pa.string())),
-            (pa.field("pci", pa.int32()), pa.array(rows["pci"], pa.int32())),
-            (pa.field("frequency_hz", pa.float64()), pa.array(rows["frequency_hz"], pa.float64())),
-            (pa.field("bandwidth_hz", pa.float64()), pa.array(rows["bandwidth_hz"], pa.float64())),
+            col("link_id", pa.uint64()), col("rx_id", pa.int64()), col("tx_id", pa.string()), col("pci", pa.int32()),
+            col("frequency_hz", pa.float64(), "Hz"), col("bandwidth_hz", pa.float64(), "Hz"),
             (f_win, tensor_array(win, f_win)),
             (f_tpl, tensor_array(tpl, f_tpl)),
-            (pa.field("coarse_index", pa.int32()), pa.array(rows["coarse_index"], pa.int32())),
-            (pa.field("true_offset_samples", pa.float64()), pa.array(rows["true_offset_samples"], pa.float64())),
+            col("coarse_index", pa.int32(), "frame sample at 1.92 MS/s: the window's template start"),
+            col("window_start", pa.int32(), "frame sample at 1.92 MS/s: the window's first sample"),
+            col("true_start_samples", pa.float64(), "frame samples at 1.92 MS/s: the first path's SSS arrival, frame 0"),
+            col("true_offset_samples", pa.float64(), "samples at 1.92 MS/s: true_start - window_start (the label)"),
             (f_off, tensor_array(off, f_off)),
-            (pa.field("first_path_delay_s", pa.float64()), pa.array(rows["first_path_delay_s"], pa.float64())),
-            (pa.field("los_delay_s", pa.float64()), pa.array(rows["los_delay_s"], pa.float64())),
-            (pa.field("los", pa.bool_()), pa.array(rows["los"], pa.bool_())),
-            (pa.field("sync_snr_db", pa.float32()), pa.array(rows["sync_snr_db"], pa.float32())),
-            (pa.field("num_cochannel", pa.int32()), pa.array(rows["num_cochannel"], pa.int32())),
-            (pa.field("sampling_phase_samples", pa.float64()), pa.array(rows["sampling_phase_samples"], pa.float64())),
+            col("coarse_error_samples", pa.int32(), "samples: coarse_index - round(true_start_samples)"),
+            col("truth_in_window", pa.bool_()),
+            col("first_path_delay_s", pa.float64(), "s"), col("los_delay_s", pa.float64(), "s"), col("los", pa.bool_()),
+            col("sync_snr_db", pa.float32(), "dB"), col("rx_power_dbm", pa.float64(), "dBm"),
+            col("num_cochannel", pa.int32()), col("sampling_phase_samples", pa.float64(), "samples at 1.92 MS/s"),
         ]
         return view_table(cols, cfg, self.name)
 

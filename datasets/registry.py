@@ -1,7 +1,7 @@
-"""The registry of views (DESIGN §6): a view is a configured transform from CIR rows to view rows.
+"""The registry of views: a view is a configured transform from CIR rows to view rows.
 
-A view registers itself with :func:`register_view`. The pipeline (``twin.pipeline``) runs one Dask task per
-*receiver batch*: the task reads every CIR row of those receivers (all cells, all carriers), calls the view,
+A view registers itself with :func:`register_view`. The view stage (:mod:`twin.datasets.stage`) runs one Dask
+task per *receiver batch*: the task reads every CIR row of those receivers (all cells, all carriers), calls the view,
 writes the returned table as ``views/<name>/part-<task key>.parquet`` and registers it in the catalog.
 """
 
@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pyarrow as pa
+
+from twin.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -40,31 +42,7 @@ class View(Protocol):
     def __call__(self, inputs: ViewInputs, config: Any) -> pa.Table: ...
 
 
-VIEWS: dict[str, View] = {}
-
-
-def register_view(view: View) -> View:
-    """Add ``view`` (an instance) to :data:`VIEWS` under ``view.name``."""
-    if not getattr(view, "name", None):
-        raise ValueError("a view needs a name")
-    VIEWS[view.name] = view
-    return view
-
-
-def get_view(name: str) -> View:
-    _load_builtin()
-    try:
-        return VIEWS[name]
-    except KeyError:
-        raise KeyError(f"unknown view {name!r}; known views: {', '.join(sorted(VIEWS))}") from None
-
-
-def available_views() -> list[str]:
-    _load_builtin()
-    return sorted(VIEWS)
-
-
-_BUILTIN = (
+BUILTIN_VIEW_MODULES = (
     "twin.datasets.folded_lte",
     "twin.datasets.spike_train",
     "twin.datasets.cir_taps",
@@ -72,14 +50,21 @@ _BUILTIN = (
     "twin.datasets.tb_fingerprint",
 )
 
+#: the views, by name; the built-in view modules are imported on the first lookup
+VIEWS: Registry[View] = Registry("view", field="view", builtin=BUILTIN_VIEW_MODULES, hint="see `twin view list`")
 
-def _load_builtin() -> None:
-    import importlib
 
-    for mod in _BUILTIN:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
+def register_view(view: View) -> View:
+    """Add ``view`` (an instance) to :data:`VIEWS` under ``view.name``; a name taken twice raises ``ValueError``."""
+    if not getattr(view, "name", None):
+        raise ValueError("a view needs a name")
+    return VIEWS.add(view.name, view)
 
+
+def get_view(name: str) -> View:
+    """The view called ``name``; :class:`twin.registry.UnknownNameError` (exit 2) listing the views otherwise."""
+    return VIEWS.get(name)
+
+
+def available_views() -> list[str]:
+    return VIEWS.names()

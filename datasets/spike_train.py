@@ -1,15 +1,30 @@
 """The spike-train view (ISLA, seeds/001): a MEMS spike-train filter + sub-sampling by P on a wideband OFDM channel.
 
-Per link: the wideband channel H[n] = Σ_l a_l exp(-j2π nΔf τ_l), n ∈ [-N/2, N/2) (ISLA §5, 100 MHz at 3.5 GHz:
-N = 4096, Δf = 24.414 kHz) from the CIR as traced (the CIR's delays and gains are used at the view's carrier:
-frequency-flat materials assumption); a known unit-modulus preamble c[n]; receiver noise from the link budget
-(cell power spread over the N subcarriers, k·T0·Δf·F per subcarrier) at the filter input; the spike-train filter
-G[n] of Lemma 5.2 (P passbands of N/P² subcarriers, the first at the lowest subcarrier, spaced
-ΔF = (N/P)(1 + 1/P)Δf), ideal or MEMS-like (2nd-order Butterworth resonator per passband) with a finite
-stop-band floor; sub-sampling by P, which folds bin n onto n mod N/P (Lemma 5.1): Y[k] = (1/P) Σ_m X[k + mN/P].
-Outputs: the capture Y (N/P bins), the channel recovered at the passed subcarriers Ĥ_j = P·Y[k_j]/(c_j G_j √p),
-the plain narrowband channel of the central N/P subcarriers (a normal low-rate receiver), optionally the full
-band (upper bound), and ToF labels (LOS, first path, relative to the receiver's reference anchor).
+Per link (one capture of one anchor cell): the wideband channel H[n] = Σ_l a_l exp(-j2π nΔf τ_l),
+n ∈ [-N/2, N/2) (ISLA §8 numerology, 100 MHz at 3.5 GHz: N = 4096, Δf = 24.414 kHz) from the CIR as traced
+(the CIR's delays and gains at the view's carrier: frequency-flat materials assumption); a known unit-modulus
+preamble c[n] (ISLA §5, "the preamble which contains known bits"); the spike-train filter G[n] of ISLA Lemma 5.2
+(P passbands of N/P² subcarriers, the first at the lowest subcarrier, spaced ΔF = (N/P)(1 + 1/P)Δf), ideal or
+MEMS-like (:func:`filter_response`); sub-sampling by P, which folds bin n onto n mod N/P (ISLA Lemma 5.1,
+eq. 2): Y[k] = (1/P) Σ_m X[k + mN/P].
+
+Impairments (all settings, each with a label column):
+- noise, in two places. The antenna's thermal noise (k·T_ant·Δf per subcarrier) enters *before* the filter and
+  is shaped by it. The receiver's own noise after the filter (LNA + ADC input, k·T0·Δf·(F-1) per subcarrier) is
+  white over the sampler's whole analog input band B, so sub-sampling by P folds P bands of it onto every bin:
+  the recovered channel carries P times the noise power of a full-rate receiver at the same noise figure
+  (the cost of sub-sampling). ``adc_bits`` adds uniform quantisation of the low-rate I/Q samples.
+- a timing offset per capture, common to the anchors a receiver hears in one capture window (the IoT clock is
+  not synchronised to the network, ISLA §1: "infeasible to measure the absolute time-of-flight"), plus an
+  optional per-cell synchronisation error; and a carrier frequency offset per link, which over one OFDM symbol
+  rotates the whole capture by a common phase (inter-carrier interference neglected: residual CFO << Δf).
+  Absolute ToF is therefore not observable; ToF differences across a receiver's anchors are.
+
+Outputs: the capture Y (N/P bins), the channel recovered at the passed subcarriers Ĥ_j = P·Y[k_j]/(c_j G_j √p)
+with their frequencies (``passed_freq_hz``) and filter gains (``passed_gain_db``), the plain narrowband channel
+of the central N/P subcarriers (a normal low-rate receiver with an anti-alias filter: no folding), optionally the
+full band (upper bound), ToF labels (LOS, first path, relative to the receiver's reference anchor) and the
+receiver's anchor set (cells ranked by path gain, ``anchor_rank``; positions in ``tx_x/y/z``).
 """
 
 from __future__ import annotations
@@ -21,6 +36,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
+from twin.constants import BOLTZMANN
 from twin.datasets.bench import BenchResult, register_bench
 from twin.datasets.ofdm import (
     SPEED_OF_LIGHT,
@@ -85,15 +101,34 @@ def subsample_spectrum(x: np.ndarray, p: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SpikeTrainConfig:
-    """Spike-train view settings (defaults: ISLA §5/§8, 100 MHz at 3.5 GHz)."""
+    """Spike-train view settings (defaults: ISLA §5/§8, 100 MHz at 3.5 GHz, P = 16).
+
+    Filter: ``passband_shape`` "ideal" (gain 1 on the passed subcarriers, ``stopband_rejection_db`` below it
+    elsewhere) or "mems" (a Butterworth resonator of order ``mems_order`` per passband whose skirt is
+    ``mems_rejection_db`` down at the first blocked subcarrier on either side, i.e. at every subcarrier that
+    folds onto a neighbouring passband's bins, plus the ``stopband_rejection_db`` feed-through floor).
+    Noise: antenna temperature ``antenna_noise_temperature_k`` (K) before the filter; ``noise_figure_db`` (dB)
+    of the chain after it (its excess noise folds P-fold); ``adc_bits`` (None: no quantisation) with the ADC
+    full scale ``adc_backoff_db`` above the rms input. Timing: a common offset per receiver capture, uniform in
+    [0, ``timing_offset_max_s``) s, plus a per-link N(0, ``bs_sync_error_std_s``²) cell synchronisation error;
+    CFO per link uniform in ±``cfo_max_hz`` Hz with a uniform start phase.
+    """
 
     num_subcarriers: int = 4096  # N
     subcarrier_spacing_hz: float = 100e6 / 4096  # Δf = 24.414 kHz
     carrier_hz: float = 3.5e9  # the view's carrier (documentation; the CIR is used as traced)
     p: int = 16  # sub-sampling factor P (P² | N)
     passband_shape: Literal["ideal", "mems"] = "ideal"
-    stopband_rejection_db: float = 40.0  # filter gain outside the passbands: -40 dB
-    noise_figure_db: float = 7.0  # IoT receiver noise figure
+    stopband_rejection_db: float = 40.0  # filter gain far outside the passbands: -40 dB
+    mems_order: int = 4  # resonators per passband (Butterworth order)
+    mems_rejection_db: float = 30.0  # rejection at the first blocked subcarrier beside each passband
+    noise_figure_db: float = 7.0  # IoT receiver noise figure (chain after the filter)
+    antenna_noise_temperature_k: float = 290.0
+    adc_bits: int | None = None  # None: no quantisation
+    adc_backoff_db: float = 12.0
+    timing_offset_max_s: float = 1e-6  # receiver clock offset per capture, common to its anchors
+    bs_sync_error_std_s: float = 0.0  # per-cell synchronisation error (0: a synchronised network)
+    cfo_max_hz: float = 350.0  # residual CFO after coarse correction (0.1 ppm at 3.5 GHz)
     tx_power_dbm: float | None = None  # None: each cell's tx_power_dbm from the towers table
     add_noise: bool = True
     include_full_band: bool = True  # also emit the full N-subcarrier channel (upper bound)
@@ -108,6 +143,17 @@ class SpikeTrainConfig:
             raise ValueError(f"passband_shape must be 'ideal' or 'mems', got {self.passband_shape!r}")
         if self.stopband_rejection_db < 0:
             raise ValueError(f"stopband_rejection_db must be >= 0, got {self.stopband_rejection_db}")
+        if self.mems_order < 1:
+            raise ValueError(f"mems_order must be >= 1, got {self.mems_order}")
+        if self.passband_shape == "mems" and not 0 < self.mems_rejection_db < self.stopband_rejection_db:
+            raise ValueError(f"mems_rejection_db ({self.mems_rejection_db}) must lie in (0, stopband_rejection_db="
+                             f"{self.stopband_rejection_db}): the feed-through floor bounds the skirt")
+        for name in ("timing_offset_max_s", "bs_sync_error_std_s", "cfo_max_hz", "antenna_noise_temperature_k",
+                     "adc_backoff_db"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.adc_bits is not None and not 1 <= self.adc_bits <= 32:
+            raise ValueError(f"adc_bits must be in 1..32 or None, got {self.adc_bits}")
 
     @property
     def narrowband_bins(self) -> int:
@@ -115,7 +161,14 @@ class SpikeTrainConfig:
 
 
 def filter_response(cfg: SpikeTrainConfig) -> np.ndarray:
-    """Complex gain G[n] of the spike-train filter on subcarriers n = -N/2 … N/2-1 (index 0 is -N/2)."""
+    """Complex gain G[n] of the spike-train filter on subcarriers n = -N/2 … N/2-1 (index 0 is -N/2).
+
+    "mems": each passband is an order-m Butterworth band-pass (m = ``mems_order`` coupled resonators, low-pass
+    prototype 1/Π(s - p_k) with s = j(n - centre)/x0) whose -``mems_rejection_db`` point lies on the first blocked
+    subcarrier beside the passband (x = (W+1)/2 from its centre, W = N/P² subcarriers); x0 is chosen so that
+    skirt + feed-through floor stays at or below that rejection there. Passed subcarriers near a passband's edges
+    are attenuated (their gain is known and divided out at recovery; their SNR is lower).
+    """
     n, p = cfg.num_subcarriers, cfg.p
     k = np.arange(-n // 2, n // 2)
     floor = 10.0 ** (-cfg.stopband_rejection_db / 20.0)
@@ -124,14 +177,48 @@ def filter_response(cfg: SpikeTrainConfig) -> np.ndarray:
     if cfg.passband_shape == "ideal":
         g[passed + n // 2] = 1.0
         return g
-    # MEMS-like: each passband a 2nd-order Butterworth resonator, -3 dB at the passband edges
+    m = cfg.mems_order
     width = n // (p * p)
     spacing = n // p + n // (p * p)
+    target = 10.0 ** (-cfg.mems_rejection_db / 20.0) - floor  # skirt amplitude allowed at the first blocked bin
+    x_b = (width + 1) / 2.0
+    x0 = x_b / (target ** -2.0 - 1.0) ** (1.0 / (2 * m))
+    poles = np.exp(1j * np.pi * (2 * np.arange(1, m + 1) + m - 1) / (2 * m))
     for i in range(p):
         centre = -n // 2 + i * spacing + (width - 1) / 2.0
-        s = 1j * (k - centre) / (width / 2.0)
-        g += 1.0 / (s * s + np.sqrt(2.0) * s + 1.0)
+        s = 1j * (k - centre) / x0
+        g += 1.0 / np.prod(s[:, None] - poles[None, :], axis=1)
     return g
+
+
+def quantise(y: np.ndarray, bits: int, full_scale: float) -> np.ndarray:
+    """Uniform mid-rise quantiser of ``bits`` bits per I and Q over ±``full_scale`` (clipped)."""
+    step = 2.0 * full_scale / 2**bits
+    def q(v):
+        return np.clip((np.floor(v / step) + 0.5) * step, -full_scale + step / 2, full_scale - step / 2)
+    return q(y.real) + 1j * q(y.imag)
+
+
+def spike_train_capture(x_in: np.ndarray, g: np.ndarray, p: int, post_noise: np.ndarray | None = None,
+                        adc_bits: int | None = None, adc_backoff_db: float = 12.0) -> np.ndarray:
+    """The sub-sampling receiver: filter, add the chain's noise, sample at B/P, (quantise), Q-point DFT.
+
+    ``x_in`` (..., N) is the spectrum at the filter input (signal + antenna noise) in N-point-DFT units, centred
+    order; ``post_noise`` (..., N) the receiver's own noise after the filter on every subcarrier of the sampled
+    band (it is not filtered, so all P of its bands fold onto each bin). Returns Y (..., N/P), centred order.
+    """
+    y = subsample_spectrum(x_in * g + (0 if post_noise is None else post_noise), p)
+    if adc_bits is None:
+        return y
+    q = y.shape[-1]
+    yt = np.fft.ifft(np.fft.ifftshift(y, axes=-1), axis=-1)  # the low-rate time samples
+    rms = np.sqrt(np.mean(np.abs(yt) ** 2, axis=-1, keepdims=True) / 2.0)  # per I/Q component
+    fs = np.maximum(rms * 10 ** (adc_backoff_db / 20.0), 1e-300)
+    yq = np.empty_like(yt)
+    for i in np.ndindex(yt.shape[:-1]):
+        yq[i] = quantise(yt[i], adc_bits, float(fs[i][0]))
+    del q
+    return np.fft.fftshift(np.fft.fft(yq, axis=-1), axes=-1)
 
 
 class SpikeTrainView:
@@ -161,18 +248,38 @@ class SpikeTrainView:
         passed = passband_subcarriers(n, p)
         pidx = passed + n // 2
         bins = alias_bin(passed, n, p) + q // 2  # narrowband bin of each passed subcarrier
-        sigma = np.sqrt(thermal_noise_w(cfg.subcarrier_spacing_hz, cfg.noise_figure_db) / 2.0)
+        # per-subcarrier noise std per real component: antenna (before the filter) and the chain's excess noise
+        sig_ant = np.sqrt(BOLTZMANN * cfg.antenna_noise_temperature_k * cfg.subcarrier_spacing_hz / 2.0)
+        f_lin = 10.0 ** (cfg.noise_figure_db / 10.0)
+        sig_rx = np.sqrt(thermal_noise_w(cfg.subcarrier_spacing_hz, 0.0) * max(f_lin - 1.0, 0.0) / 2.0)
+        # timing offset: common per receiver capture, plus a per-cell sync error; CFO and start phase per link
+        t_rx = {int(r): link_rng(inputs.seed, int(r), stream=31).uniform(0.0, cfg.timing_offset_max_s)
+                for r in np.unique(rx_ids)}
         capture = np.empty((nl, q), dtype=np.complex64)
         h_rec = np.empty((nl, q), dtype=np.complex64)
         h_full = np.empty((nl, n), dtype=np.complex64)
+        t_off = np.empty(nl)
+        cfo = np.empty(nl)
+        phase = np.empty(nl)
+        t_sym = 1.0 / cfg.subcarrier_spacing_hz
         for i in range(nl):
             rng = link_rng(inputs.seed, int(link_ids[i]))
             c = np.exp(0.5j * np.pi * (2 * rng.integers(0, 4, n) + 1))  # known QPSK preamble
-            x = amp[i] * c * H[i]
+            rng_imp = link_rng(inputs.seed, int(link_ids[i]), stream=32)
+            t_off[i] = t_rx[int(rx_ids[i])] + (rng_imp.normal(0.0, cfg.bs_sync_error_std_s)
+                                               if cfg.bs_sync_error_std_s > 0 else 0.0)
+            cfo[i] = rng_imp.uniform(-cfg.cfo_max_hz, cfg.cfo_max_hz) if cfg.cfo_max_hz > 0 else 0.0
+            phi0 = rng_imp.uniform(0.0, 2 * np.pi) if cfg.cfo_max_hz > 0 else 0.0
+            phase[i] = (phi0 + np.pi * cfo[i] * t_sym) % (2 * np.pi)  # common phase error over one symbol
+            hi = H[i] * np.exp(-2j * np.pi * freqs * t_off[i] + 1j * phase[i])
+            x = amp[i] * c * hi
+            post = None
             if cfg.add_noise:
-                x = x + sigma * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
-            h_full[i] = x / (amp[i] * c)
-            yk = subsample_spectrum(x * g, p)
+                x = x + sig_ant * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
+                post = sig_rx * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
+            # a full-rate receiver sees the same antenna and chain noise per subcarrier, without folding
+            h_full[i] = (x if post is None else x + post) / (amp[i] * c)
+            yk = spike_train_capture(x, g, p, post, cfg.adc_bits, cfg.adc_backoff_db)
             capture[i] = yk
             h_rec[i] = p * yk[bins] / (amp[i] * c[pidx] * g[pidx])
         h_nb = h_full[:, n // 2 - q // 2 : n // 2 + q // 2]
@@ -184,12 +291,21 @@ class SpikeTrainView:
         ref_tx = np.empty(nl, dtype=object)
         rel_first = np.empty(nl)
         rel_los = np.empty(nl)
+        rank = np.empty(nl, dtype=np.int16)
+        n_anchor = np.empty(nl, dtype=np.int16)
+        anchors: list[list[str]] = [[] for _ in range(nl)]
         for rx in np.unique(rx_ids):
             sel = np.flatnonzero(rx_ids == rx)
-            r = sel[np.argmax(gain[sel])]  # reference anchor: the strongest cell at this receiver
+            order = sel[np.lexsort((np.array([tx_ids[j] for j in sel]), -gain[sel]))]  # strongest first
+            r = order[0]  # reference anchor: the strongest cell at this receiver
             ref_tx[sel] = tx_ids[r]
             rel_first[sel] = first[sel] - first[r]
             rel_los[sel] = los_tof[sel] - los_tof[r]
+            rank[order] = np.arange(order.size)
+            n_anchor[sel] = order.size
+            ids = [tx_ids[j] for j in order]
+            for j in sel:
+                anchors[j] = ids
 
         cplx = {"units": "unitless channel gain", "extra": {"complex": "trailing axis (re, im)"}}
         f_cap = tensor_field("capture", (q, 2), ("nb_bin", "complex"), units="sqrt(W) per bin",
@@ -198,12 +314,19 @@ class SpikeTrainView:
                              extra={"subcarriers": passed.tolist()})
         f_nb = tensor_field("h_narrowband", (q, 2), ("subcarrier", "complex"), units=cplx["units"],
                             extra={"subcarriers": f"{-q // 2}..{q // 2 - 1}"})
+        pf = pa.array([passed * cfg.subcarrier_spacing_hz] * nl, pa.list_(pa.float64(), q))
+        gdb = (20 * np.log10(np.abs(g[pidx]))).astype(np.float32)
         cols = [
             (pa.field("link_id", pa.uint64()), pa.array(link_ids, pa.uint64())),
             (pa.field("rx_id", pa.int64()), pa.array(rx_ids, pa.int64())),
             (pa.field("tx_id", pa.string()), pa.array(tx_ids, pa.string())),
             (f_cap, tensor_array(complex_to_pairs(capture), f_cap)),
             (f_rec, tensor_array(complex_to_pairs(h_rec), f_rec)),
+            (pa.field("passed_freq_hz", pa.list_(pa.float64(), q),
+                      metadata={"units": "Hz, baseband offset from the carrier of each h_recovered entry"}), pf),
+            (pa.field("passed_gain_db", pa.list_(pa.float32(), q),
+                      metadata={"units": "dB, filter gain |G| at each h_recovered entry"}),
+             pa.array([gdb] * nl, pa.list_(pa.float32(), q))),
             (f_nb, tensor_array(complex_to_pairs(h_nb), f_nb)),
         ]
         if cfg.include_full_band:
@@ -217,6 +340,12 @@ class SpikeTrainView:
             (pa.field("ref_tx_id", pa.string()), pa.array(list(ref_tx), pa.string())),
             (pa.field("rel_first_path_tof_s", pa.float64()), pa.array(rel_first)),
             (pa.field("rel_los_tof_s", pa.float64()), pa.array(rel_los)),
+            (pa.field("timing_offset_s", pa.float64()), pa.array(t_off)),
+            (pa.field("cfo_hz", pa.float64()), pa.array(cfo)),
+            (pa.field("phase_offset_rad", pa.float64()), pa.array(phase)),
+            (pa.field("anchor_rank", pa.int16()), pa.array(rank, pa.int16())),
+            (pa.field("rx_num_anchors", pa.int16()), pa.array(n_anchor, pa.int16())),
+            (pa.field("anchor_tx_ids", pa.list_(pa.string())), pa.array(anchors, pa.list_(pa.string()))),
             (pa.field("tx_x", pa.float64()), cir.column("tx_x").combine_chunks()),
             (pa.field("tx_y", pa.float64()), cir.column("tx_y").combine_chunks()),
             (pa.field("tx_z", pa.float64()), cir.column("tx_z").combine_chunks()),

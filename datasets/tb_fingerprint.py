@@ -137,6 +137,34 @@ def triple_beam_from_paths(
     return (ang.T @ dd).reshape(n_rows, n_cols, dl.shape[1], dp.shape[1])
 
 
+def expected_tb_power(
+    gain: np.ndarray,
+    terms: PathTerms,
+    keep_taps: int | None = None,
+    doppler_bins: np.ndarray | None = None,
+) -> np.ndarray:
+    """E[|TB|²] over independent uniform path phases (LOA-Net eqs. 19-20, Appendix B): Σ_p |g_p|² |T_p|².
+
+    The cross terms of |Σ_p g_p T_p|² average to zero when the paths' phases are independent and uniform, so the
+    expected power tensor is one real matrix product (R·C x P) @ (P x L·V) of the per-path transforms' powers.
+    Same bins and order as :func:`triple_beam_from_paths`.
+    """
+    g2 = np.abs(np.asarray(gain)) ** 2
+    p = len(g2)
+    n_rows, n_cols = terms.rows.shape[1], terms.cols.shape[1]
+    ar = np.abs(np.fft.fft(terms.rows, axis=1, norm="ortho")) ** 2
+    ac = np.abs(np.fft.fft(terms.cols, axis=1, norm="ortho")) ** 2
+    dl = np.abs(np.fft.ifft(terms.freq, axis=1, norm="ortho")) ** 2
+    if keep_taps is not None:
+        dl = dl[:, : int(keep_taps)]
+    dp = np.abs(np.fft.fft(terms.time, axis=1, norm="ortho")) ** 2
+    if doppler_bins is not None:
+        dp = dp[:, np.asarray(doppler_bins)]
+    ang = (g2[:, None, None] * ar[:, :, None] * ac[:, None, :]).reshape(p, -1)
+    dd = (dl[:, :, None] * dp[:, None, :]).reshape(p, -1)
+    return (ang.T @ dd).reshape(n_rows, n_cols, dl.shape[1], dp.shape[1])
+
+
 def sft_energy(gain: np.ndarray, terms: PathTerms) -> float:
     """||H||² of the SFT channel without building it: g^H G g with the separable Gram matrix G."""
     g = np.asarray(gain, dtype=np.complex128)
@@ -163,6 +191,16 @@ class TBFingerprintConfig:
     centred on multiples of 360°/num_directions from +x (east), counter-clockwise. Crop: delay taps
     0..cp_length-1, ``doppler_bins`` Doppler bins centred on 0 Hz. ``snr_db``: AWGN on the SFT channel
     (LOA-Net: 20 dB), None for none. ``cell_selection``: "strongest" cell per receiver, or "all" links.
+
+    ``power``: "expected" (default, LOA-Net eqs. 19-20: E[|TB|²] over independent path phases plus the noise
+    power σ² per bin) or "instantaneous" (|TB + noise|² of the traced phases, one realisation).
+    Crop check: rows whose noiseless crop holds less than ``min_crop_energy_fraction`` of the link's energy
+    (delays beyond the CP) are dropped (``low_crop = "drop"``) or kept with ``crop_ok = false`` ("flag").
+    Storage: ``storage = "float32"`` (power / row peak) or "db" (10·log10(power / row peak), float16: ±0.03 dB at
+    -60 dB); both keep the noise floor. Orientations: ``orientations = "one"`` (one direction per receiver, as
+    below) or "all" (one row per class centre, ``num_directions`` rows per link: LOA-Net's training protocol,
+    §V-A "TBFs from 16 distinct orientations"). ``blas_threads``: BLAS threads inside the view (threadpoolctl;
+    1 avoids oversubscription in Dask workers; None leaves the library default).
     """
 
     num_rows: int = 8
@@ -180,6 +218,12 @@ class TBFingerprintConfig:
     doppler_bins: int = 9
     snr_db: float | None = 20.0
     cell_selection: Literal["strongest", "all"] = "strongest"
+    power: Literal["expected", "instantaneous"] = "expected"
+    min_crop_energy_fraction: float = 0.5
+    low_crop: Literal["drop", "flag"] = "drop"
+    storage: Literal["float32", "db"] = "float32"
+    orientations: Literal["one", "all"] = "one"
+    blas_threads: int | None = 1
 
     def __post_init__(self) -> None:
         for n in ("num_rows", "num_cols", "num_subcarriers", "cp_length", "num_slots", "symbols_per_slot",
@@ -195,6 +239,14 @@ class TBFingerprintConfig:
             raise ValueError(f"random_direction must be 'class_centres' or 'uniform', got {self.random_direction!r}")
         if self.cell_selection not in ("strongest", "all"):
             raise ValueError(f"cell_selection must be 'strongest' or 'all', got {self.cell_selection!r}")
+        for name, allowed in (("power", ("expected", "instantaneous")), ("low_crop", ("drop", "flag")),
+                              ("storage", ("float32", "db")), ("orientations", ("one", "all"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
+        if not 0.0 <= self.min_crop_energy_fraction <= 1.0:
+            raise ValueError(f"min_crop_energy_fraction must be in [0, 1], got {self.min_crop_energy_fraction}")
+        if self.blas_threads is not None and self.blas_threads < 1:
+            raise ValueError(f"blas_threads must be >= 1 or None, got {self.blas_threads}")
 
     @property
     def num_symbols(self) -> int:
@@ -264,8 +316,10 @@ class TBFingerprintView:
             "tb_power",
             (config.num_rows, config.num_cols, config.cp_length, config.doppler_bins),
             ("angle_row", "angle_col", "delay", "doppler"),
-            pa.float16(),
-            units="power normalised to max 1 per row; absolute = value * 10**(tb_scale_db/10)",
+            pa.float32() if config.storage == "float32" else pa.float16(),
+            units=("power normalised to max 1 per row; absolute = value * 10**(tb_scale_db/10)"
+                   if config.storage == "float32" else
+                   "dB re the row's max bin; absolute power = 10**((value + tb_scale_db)/10)"),
             extra={
                 "angle_row_bins": "fftshifted: bin i <-> direction cosine (i - R/2)/(R*spacing) along +z",
                 "angle_col_bins": "fftshifted: bin i <-> direction cosine (i - C/2)/(C*spacing) along the column axis",
@@ -274,6 +328,8 @@ class TBFingerprintView:
                 "doppler_crop_bins": [v0, v0 + config.doppler_bins],
                 "doppler_bin_hz": config.doppler_bin_hz,
                 "spacing_wavelengths": config.spacing_wavelengths,
+                "power": config.power,
+                "storage": config.storage,
             },
         )
         fields = [
@@ -285,13 +341,16 @@ class TBFingerprintView:
             pa.field("speed_mps", pa.float64()),
             pa.field("direction_rad", pa.float64()),
             pa.field("direction_class", pa.int16()),
+            pa.field("orientation_index", pa.int16()),
             pa.field("tower_x", pa.float64()), pa.field("tower_y", pa.float64()), pa.field("tower_z", pa.float64()),
             pa.field("azimuth_deg", pa.float64()),
             pa.field("frequency_hz", pa.float64()),
             pa.field("num_paths", pa.int32()),
             pa.field("tb_scale_db", pa.float32()),
             pa.field("crop_energy_fraction", pa.float32()),
+            pa.field("crop_ok", pa.bool_()),
             pa.field("snr_db", pa.float32()),
+            pa.field("noise_power_db", pa.float32()),
             tb,
         ]
         meta = {META_VIEW: self.name, "twin.view_config": json.dumps(asdict(config), sort_keys=True)}
@@ -300,6 +359,14 @@ class TBFingerprintView:
     def __call__(self, inputs: ViewInputs, config: TBFingerprintConfig) -> pa.Table:
         if not isinstance(config, TBFingerprintConfig):
             raise TypeError(f"config must be a TBFingerprintConfig, got {type(config).__name__}")
+        if config.blas_threads is None:
+            return self._rows(inputs, config)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=config.blas_threads, user_api="blas"):
+            return self._rows(inputs, config)
+
+    def _rows(self, inputs: ViewInputs, config: TBFingerprintConfig) -> pa.Table:
         schema = self.schema(config)
         cir, towers, rx = inputs.cir, inputs.towers, inputs.receivers
         _require(cir, ("link_id", "tx_id", "rx_id", "frequency_hz", "tau_s", "a_re", "a_im", "theta_t", "phi_t",
@@ -335,22 +402,37 @@ class TBFingerprintView:
                                      fix="rebuild the CIR shards from the current receivers.parquet")
             if rid not in motion:
                 motion[rid] = self._motion(rxd[rid], config, inputs.seed)
-            vel, speed, direction = motion[rid]
-            tb, scale_db, frac, snr = self._link_tb(ln, float(az[cell] or 0.0), vel, config, dbins, inputs.seed)
+            if config.orientations == "all":
+                w = 2 * np.pi / config.num_directions
+                speed = motion[rid][1]
+                moves = [(np.array([speed * math.cos(i * w), speed * math.sin(i * w), 0.0]), speed, i * w)
+                         for i in range(config.num_directions)]
+            else:
+                moves = [motion[rid]]
+            results = self._link_tb(ln, float(az[cell] or 0.0), [m[0] for m in moves], config, dbins, inputs.seed)
             r = rxd[rid]
-            vals = dict(link_id=ln["link_id"], rx_id=rid, tx_id=cell, x=r["x"], y=r["y"], z=r["z"],
-                        vx=vel[0], vy=vel[1], vz=vel[2], speed_mps=speed, direction_rad=direction,
-                        direction_class=int(direction_class(np.array([direction]), config.num_directions)[0]),
-                        tower_x=ln["tx_x"], tower_y=ln["tx_y"], tower_z=ln["tx_z"], azimuth_deg=float(az[cell] or 0.0),
-                        frequency_hz=ln["frequency_hz"], num_paths=len(ln["tau_s"]), tb_scale_db=scale_db,
-                        crop_energy_fraction=frac, snr_db=snr)
-            for k, v in vals.items():
-                out[k].append(v)
-            tb_rows.append(tb)
+            for k_or, ((vel, speed, direction), (tb, scale_db, frac, snr, noise_db)) in enumerate(
+                    zip(moves, results, strict=True)):
+                ok = frac >= config.min_crop_energy_fraction
+                if not ok and config.low_crop == "drop":
+                    continue
+                cls = int(direction_class(np.array([direction]), config.num_directions)[0])
+                vals = dict(link_id=ln["link_id"], rx_id=rid, tx_id=cell, x=r["x"], y=r["y"], z=r["z"],
+                            vx=vel[0], vy=vel[1], vz=vel[2], speed_mps=speed, direction_rad=direction,
+                            direction_class=cls, orientation_index=k_or if config.orientations == "all" else cls,
+                            tower_x=ln["tx_x"], tower_y=ln["tx_y"], tower_z=ln["tx_z"],
+                            azimuth_deg=float(az[cell] or 0.0), frequency_hz=ln["frequency_hz"],
+                            num_paths=len(ln["tau_s"]), tb_scale_db=scale_db, crop_energy_fraction=frac,
+                            crop_ok=ok, snr_db=snr, noise_power_db=noise_db)
+                for k, v in vals.items():
+                    out[k].append(v)
+                tb_rows.append(tb)
         arrays = []
         for f in schema:
             if f.name == "tb_power":
-                arrays.append(tensor_array(np.stack(tb_rows), f))
+                shape = (0, config.num_rows, config.num_cols, config.cp_length, config.doppler_bins)
+                dtype = np.float32 if config.storage == "float32" else np.float16
+                arrays.append(tensor_array(np.stack(tb_rows) if tb_rows else np.zeros(shape, dtype), f))
             else:
                 arrays.append(pa.array(out[f.name], type=f.type))
         return pa.Table.from_arrays(arrays, schema=schema)
@@ -375,40 +457,68 @@ class TBFingerprintView:
         return vel, speed, direction
 
     @staticmethod
-    def _link_tb(ln: dict, azimuth_deg: float, vel: np.ndarray, config: TBFingerprintConfig,
-                 dbins: np.ndarray, seed: int) -> tuple[np.ndarray, float, float, float]:
-        """Cropped, shifted, normalised TB power tensor of one link, its scale (dB), crop energy share, SNR."""
+    def _link_tb(ln: dict, azimuth_deg: float, velocities: list[np.ndarray], config: TBFingerprintConfig,
+                 dbins: np.ndarray, seed: int) -> list[tuple[np.ndarray, float, float, float, float]]:
+        """Per velocity: the stored TB power tensor of one link, its scale (dB), crop energy share, SNR, noise (dB).
+
+        The array and delay factors are shared by all velocities; only the symbol (Doppler) factor changes.
+        """
         gain = np.asarray(ln["a_re"], np.float64) + 1j * np.asarray(ln["a_im"], np.float64)
         tau = np.asarray(ln["tau_s"], np.float64)
         k_t = _r_hat(np.asarray(ln["theta_t"], np.float64), np.asarray(ln["phi_t"], np.float64))
         k_r = _r_hat(np.asarray(ln["theta_r"], np.float64), np.asarray(ln["phi_r"], np.float64))
         lam = SPEED_OF_LIGHT / float(ln["frequency_hz"])
         _, col_ax, row_ax = array_axes(azimuth_deg)
-        terms = path_terms(
-            k_t @ row_ax, k_t @ col_ax, tau, (k_r @ vel) / lam,
+        base = path_terms(
+            k_t @ row_ax, k_t @ col_ax, tau, np.zeros(len(tau)),
             num_rows=config.num_rows, num_cols=config.num_cols, spacing_wavelengths=config.spacing_wavelengths,
             num_subcarriers=config.num_subcarriers, subcarrier_spacing_hz=config.subcarrier_spacing_hz,
             num_symbols=config.num_symbols, symbol_duration_s=config.symbol_duration_s,
         )
-        tb = triple_beam_from_paths(gain, terms, keep_taps=config.cp_length, doppler_bins=dbins)
-        total = sft_energy(gain, terms)
-        crop = float(np.sum(np.abs(tb) ** 2))
-        frac = crop / total if total > 0 else 0.0
-        snr = float("nan")
-        if config.snr_db is not None and total > 0:
-            n_entries = config.num_rows * config.num_cols * config.num_subcarriers * config.num_symbols
-            # AWGN of variance σ² on every SFT entry maps to AWGN of σ² on every TB bin (unitary transform)
-            sigma2 = total / n_entries / 10 ** (config.snr_db / 10)
-            rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(ln["link_id"]), 0xAB])
-            noise = rng.standard_normal((*tb.shape, 2)) @ np.array([1.0, 1j]) * math.sqrt(sigma2 / 2)
-            tb = tb + noise
-            snr = float(config.snr_db)
-        # angle axes and Doppler ascending in physical value (fftshift on the array axes; bins already ordered)
-        p = np.abs(np.fft.fftshift(tb, axes=(0, 1))) ** 2
-        peak = float(p.max())
-        if peak <= 0:
-            return p.astype(np.float16), float("-inf"), frac, snr
-        return (p / peak).astype(np.float16), 10 * math.log10(peak), frac, snr
+        t = np.arange(config.num_symbols)
+        n_entries = config.num_rows * config.num_cols * config.num_subcarriers * config.num_symbols
+        out = []
+        for vel in velocities:
+            fd = (k_r @ vel) / lam
+            terms = PathTerms(base.rows, base.cols, base.freq,
+                              np.exp(2j * np.pi * config.symbol_duration_s * np.outer(fd, t)))
+            if config.power == "expected":
+                p = expected_tb_power(gain, terms, keep_taps=config.cp_length, doppler_bins=dbins)
+                total = float(np.sum(np.abs(gain) ** 2)) * n_entries  # E||H||²: unit-modulus steering factors
+                crop = float(p.sum())
+            else:
+                tb = triple_beam_from_paths(gain, terms, keep_taps=config.cp_length, doppler_bins=dbins)
+                total = sft_energy(gain, terms)
+                crop = float(np.sum(np.abs(tb) ** 2))
+            frac = crop / total if total > 0 else 0.0
+            snr, noise_db = float("nan"), float("-inf")
+            if config.snr_db is not None and total > 0:
+                # AWGN of variance σ² on every SFT entry maps to AWGN of σ² on every TB bin (unitary transform)
+                sigma2 = total / n_entries / 10 ** (config.snr_db / 10)
+                if config.power == "expected":
+                    p = p + sigma2
+                else:
+                    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(ln["link_id"]), 0xAB,
+                                                 int(1e6 * (math.atan2(vel[1], vel[0]) % (2 * np.pi)))])
+                    tb = tb + rng.standard_normal((*tb.shape, 2)) @ np.array([1.0, 1j]) * math.sqrt(sigma2 / 2)
+                snr, noise_db = float(config.snr_db), 10 * math.log10(sigma2)
+            if config.power == "instantaneous":
+                p = np.abs(tb) ** 2
+            # angle axes and Doppler ascending in physical value (fftshift on the array axes; bins already ordered)
+            p = np.fft.fftshift(p, axes=(0, 1))
+            peak = float(p.max())
+            if peak <= 0:
+                empty = np.full(p.shape, -np.inf if config.storage == "db" else 0.0)
+                out.append((empty.astype(np.float16 if config.storage == "db" else np.float32), float("-inf"),
+                            frac, snr, noise_db))
+                continue
+            rel = p / peak
+            if config.storage == "db":
+                stored = (10 * np.log10(np.maximum(rel, 1e-30))).astype(np.float16)
+            else:
+                stored = rel.astype(np.float32)
+            out.append((stored, 10 * math.log10(peak), frac, snr, noise_db))
+        return out
 
 
 VIEW = register_view(TBFingerprintView())

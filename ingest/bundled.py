@@ -10,8 +10,8 @@ components of one object keep the taller one (a tower on a podium gives the towe
 
 Georeference: the scenes carry none. Each is anchored by one landmark object: the centre of that object's
 meshes (bounding box in x, y, computed from the meshes) is put at the landmark's WGS84 position; x east and
-y north are assumed (no rotation). Paris/etoile: Arc de Triomphe -> 48.87378 N, 2.29503 E (DESIGN §4).
-Munich, Florence and San Francisco anchors are approximate (landmark centre coordinates to ~10-20 m).
+y north are assumed (no rotation). The landmarks and their positions are part of the city presets
+(:mod:`twin.ingest.cities`).
 """
 
 from __future__ import annotations
@@ -33,58 +33,10 @@ from twin.config import IngestConfig
 from twin.errors import TwinInputError
 from twin.frame import LocalFrame
 from twin.ingest.buildings import BuildingSet
+from twin.ingest.cities import get_city
 from twin.ingest.materials import check_material, is_valid_at
 from twin.schema import BUILDING_COLUMNS
 
-
-@dataclass(frozen=True)
-class _Anchor:
-    scene: str  # directory / attribute name in sionna.rt.scene
-    landmark: str  # object name in the scene
-    lat: float
-    lon: float
-    approximate: bool
-    note: str
-
-
-# city or scene name -> anchor (a registry; add a scene by assignment)
-ANCHORS: dict[str, _Anchor] = {
-    "etoile": _Anchor(
-        "etoile",
-        "Arc_de_Triomphe",
-        48.87378,
-        2.29503,
-        False,
-        "Arc de Triomphe, Place Charles-de-Gaulle, Paris",
-    ),
-    "munich": _Anchor(
-        "munich", "Frauenkirche", 48.1386, 11.5737, True, "Frauenkirche, Munich (approximate, ~20 m)"
-    ),
-    "florence": _Anchor(
-        "florence",
-        "Cattedrale_di_Santa_Maria_del_Fiore",
-        43.7731,
-        11.2560,
-        True,
-        "Cathedral of Santa Maria del Fiore (Duomo), Florence (approximate, ~20 m)",
-    ),
-    "san_francisco": _Anchor(
-        "san_francisco",
-        "Coit_Tower",
-        37.80240,
-        -122.40582,
-        True,
-        "Coit Tower, Telegraph Hill, San Francisco (approximate, ~10 m; the scene has terrain)",
-    ),
-}
-CITY_ALIASES = {
-    "paris": "etoile",
-    "etoile": "etoile",
-    "munich": "munich",
-    "florence": "florence",
-    "san_francisco": "san_francisco",
-    "sf": "san_francisco",
-}
 GROUND_NAMES = ("plane", "ground", "terrain")
 _SUFFIX = re.compile(r"^(?P<obj>.+)-(?P<part>itu_[a-z_]+|roof|wall|[0-9a-f]{6})$")
 UP_NZ = 0.1  # a triangle whose unit normal has z > this faces up (roof); |z| <= this is a wall
@@ -169,27 +121,15 @@ class BundledScene:
         return LocalFrame(float(lat), float(lon))
 
 
-def _resolve(city: str) -> _Anchor:
-    key = str(city).strip().lower().replace("-", "_").replace(" ", "_")
-    key = CITY_ALIASES.get(key, key)
-    if key not in ANCHORS:
-        raise TwinInputError(
-            f"no bundled scene for {city!r}",
-            field="--city",
-            fix=f"use one of: {', '.join(sorted(set(CITY_ALIASES)))}",
-        )
-    return ANCHORS[key]
-
-
 def bundled_scene_info(city: str) -> BundledScene:
     """Path and georeference of the sionna-rt scene for ``city`` (paris/etoile, munich, florence, san_francisco)."""
-    a = _resolve(city)
+    a = get_city(city)
     xml_path = _scenes_dir() / a.scene / f"{a.scene}.xml"
     if not xml_path.is_file():
         raise TwinInputError("bundled scene not found", file=xml_path, fix="pip install 'sionna-rt>=2.2'")
     tris = [_triangles(s.ply_path) for s in parse_scene_xml(xml_path) if s.object_name == a.landmark]
     if not tris:
-        raise TwinInputError(f"landmark {a.landmark!r} not in the scene", file=xml_path, fix="update ANCHORS")
+        raise TwinInputError(f"landmark {a.landmark!r} not in the scene", file=xml_path, fix="update the landmark of the preset in twin.ingest.cities")
     xy = np.concatenate(tris).reshape(-1, 3)[:, :2]
     centre = (float((xy[:, 0].min() + xy[:, 0].max()) / 2), float((xy[:, 1].min() + xy[:, 1].max()) / 2))
     ground = [s.ply_path for s in parse_scene_xml(xml_path) if s.object_name.lower() in GROUND_NAMES]
@@ -198,10 +138,10 @@ def bundled_scene_info(city: str) -> BundledScene:
         a.scene,
         xml_path,
         centre,
-        (a.lat, a.lon),
+        (a.anchor_lat, a.anchor_lon),
         a.landmark,
-        a.approximate,
-        a.note,
+        a.anchor_approximate,
+        a.anchor_note,
         ground[0] if ground else None,
         terrain,
     )
@@ -393,4 +333,4 @@ def bundled_buildings(
     return BuildingSet(gdf=gdf, report=report, frame=frame), info
 
 
-__all__ = ["ANCHORS", "BundledScene", "bundled_buildings", "bundled_scene_info", "parse_scene_xml"]
+__all__ = ["BundledScene", "bundled_buildings", "bundled_scene_info", "parse_scene_xml"]

@@ -556,15 +556,30 @@ def read_towers(
     path = Path(path)
     if not path.exists():
         raise TwinInputError("tower CSV not found", file=path, fix="check the path given for the tower file")
-    text = _decode(path)
-    first = next((ln for ln in text.splitlines() if ln.strip().strip("\ufeff")), None)
-    if first is None:
-        raise TwinInputError("the tower CSV is empty", file=path, fix="export the towers again (CellMapper or OpenCelliD layout)")
-    delimiter = _sniff_delimiter(first)
-    try:
-        rows = _read_rows(text, delimiter)
-    except TwinInputError as e:
-        raise TwinInputError(e.message, file=path, row=e.row, fix=e.fix) from None
+    streamed = _stream_near_area(path, area, config) if area is not None else None
+    if streamed is not None:
+        rows, delimiter, far, n_data = streamed
+    else:
+        text = _decode(path)
+        first = next((ln for ln in text.splitlines() if ln.strip().strip("\ufeff")), None)
+        if first is None:
+            raise TwinInputError("the tower CSV is empty", file=path, fix="export the towers again (CellMapper or OpenCelliD layout)")
+        delimiter = _sniff_delimiter(first)
+        try:
+            rows = _read_rows(text, delimiter)
+        except TwinInputError as e:
+            raise TwinInputError(e.message, file=path, row=e.row, fix=e.fix) from None
+        far = n_data = 0
+    if far and not n_data:  # every data row lies far outside the area
+        if not allow_empty_area:
+            raise TwinInputError(
+                f"all {far} tower rows lie more than {config.max_tower_outside_m:g} m outside the area",
+                file=path, field="lat/lon",
+                fix="pass a tower file of this area, widen the area, or raise [ingest] max_tower_outside_m",
+            )
+        empty = pd.DataFrame({c: pd.Series(dtype=object if c in _STR_COLUMNS else _DTYPES.get(c, "float64")) for c in CELL_COLUMNS})
+        counts = {"kept": 0, "repaired": 0, "skipped": 0, "rows": 0, "cells": 0, "sites": 0, "far_outside": far}
+        return TowerTable(empty, [], counts, str(path), "?", delimiter)
 
     layout, header, data, header_line = _detect(path, rows, delimiter)
     cols, _ = _resolve(header, layout.required)
@@ -611,7 +626,7 @@ def read_towers(
             reps = [reports[k] for k in sorted(reports)]
             counts = dict(Counter(r.status for r in reps))
             counts = {s: counts.get(s, 0) for s in ("kept", "repaired", "skipped")}
-            counts.update(rows=len(reps), cells=0, sites=0)
+            counts.update(rows=len(reps), cells=0, sites=0, **({"far_outside": far} if far else {}))
             empty = pd.DataFrame({c: pd.Series(dtype=object if c in _STR_COLUMNS else _DTYPES.get(c, "float64")) for c in CELL_COLUMNS})
             return TowerTable(empty, reps, counts, str(path), layout.name, delimiter)
 
@@ -625,7 +640,57 @@ def read_towers(
     counts["rows"] = len(reps)
     counts["cells"] = len(cells)
     counts["sites"] = int(cells["site_id"].nunique())
+    if far:
+        counts["far_outside"] = far  # rows dropped unparsed by the streaming reader (far outside the area)
     return TowerTable(cells, reps, counts, str(path), layout.name, delimiter)
+
+
+def _stream_near_area(path: Path, area: Any, config: IngestConfig) -> tuple[list[tuple[int, list[str]]], str, int, int] | None:
+    """(rows, delimiter, rows dropped, data rows kept) of a large file read streaming (:mod:`twin.ingest.tower_stream`),
+    keeping the header and the rows within the area's box widened by ``max_tower_outside_m``; None for a
+    file small enough to parse whole, or one the streaming reader cannot read (the whole-file parser then
+    reports its problem)."""
+    import pyarrow as pa
+
+    from twin.ingest import tower_stream
+
+    try:
+        if path.stat().st_size < tower_stream.STREAM_MIN_BYTES or not path.is_file():
+            return None
+        with open(path, "rb") as f:
+            head = f.read(256 << 10)
+    except OSError:
+        return None
+    if b"\x00" in head[:4096]:
+        return None
+    enc = tower_stream.sample_encoding(path)
+    text = head.decode("utf-8" if enc == "utf8" else enc, errors="ignore")
+    lines = text.splitlines()[:-1] or text.splitlines()  # the last sampled line may be cut
+    first = next((ln for ln in lines if ln.strip().strip("\ufeff")), None)
+    if first is None:
+        return None
+    delimiter = _sniff_delimiter(first)
+    try:
+        rows = _read_rows("\n".join(lines[:64]) + "\n", delimiter)
+        layout, header, _, header_line = _detect(path, rows, delimiter)
+    except TwinInputError:
+        return None  # the whole-file parser gives the message
+    idx = {h: i for i, h in reversed(list(enumerate(_norm_header(h) for h in header)))}
+    lat_i = next((idx[n] for n in layout.required["lat"] if n in idx), None)
+    lon_i = next((idx[n] for n in layout.required["lon"] if n in idx), None)
+    if lat_i is None or lon_i is None:
+        return None
+    box = tower_stream.widened_box(area.bounds, config.max_tower_outside_m)
+    try:
+        res = tower_stream.stream_rows(
+            path, delimiter=delimiter, num_columns=len(header) if header_line > 0 else len(rows[0][1]),
+            first_data_line=header_line + 1,
+            lat_col=lat_i, lon_col=lon_i, box=box, encoding=enc,
+        )
+    except (pa.ArrowException, UnicodeDecodeError, LookupError):
+        return None
+    head_rows = [(header_line, header)] if header_line > 0 else []
+    return head_rows + res.rows, delimiter, res.far, len(res.rows)
 
 
 def _detect(path: Path, rows: list[tuple[int, list[str]]], delimiter: str):
@@ -693,6 +758,8 @@ def _filter_area(records, area, frame, config, reports, names):
                 names.get("lat", "lat"), r["cell_id"], "widen the area or raise max_tower_outside_m",
             )
         else:
+            if d > 0:
+                r["flags"].append("outside_scene")  # serves the area from up to max_tower_outside_m outside it
             kept.append(r)
     return kept
 

@@ -4,30 +4,17 @@ Sionna RT's ITU materials raise for a carrier outside the ranges of ITU-R P.2040
 marble below 1 GHz, so every LTE band-20/28 cell at 700-800 MHz). The fits are power laws,
 eps_r = a f^b and sigma = c f^d (f in GHz, §2.1.4); :func:`extend_itu_materials` makes a scene's ITU materials
 use the fit of the nearest tabulated range when the carrier lies outside all of them (an extrapolation,
-logged and recorded), and Sionna's own values inside the ranges.
+logged and recorded), and Sionna's own values inside the ranges. The fits themselves: :mod:`twin.itu`.
 """
 
 from __future__ import annotations
 
 import logging
 
+from twin.itu import itu_parameters
+
 log = logging.getLogger(__name__)
 _WARNED: set[tuple[str, int]] = set()
-
-
-def itu_parameters(itu_type: str, frequency_hz: float) -> tuple[float, float, bool]:
-    """(eps_r, sigma [S/m], extrapolated) of ITU-R P.2040 material ``itu_type`` at ``frequency_hz``."""
-    from sionna.rt.radio_materials.itu import ITU_MATERIALS_PROPERTIES
-
-    if itu_type not in ITU_MATERIALS_PROPERTIES:
-        raise ValueError(f"unknown ITU material {itu_type!r}")
-    f_ghz = frequency_hz / 1e9
-    ranges = ITU_MATERIALS_PROPERTIES[itu_type]
-    for (lo, hi), (a, b, c, d) in ranges.items():
-        if lo <= f_ghz <= hi:
-            return a * f_ghz**b, c * f_ghz**d, False
-    (lo, hi), (a, b, c, d) = min(ranges.items(), key=lambda kv: min(abs(f_ghz - kv[0][0]), abs(f_ghz - kv[0][1])))
-    return a * f_ghz**b, c * f_ghz**d, True
 
 
 def extend_itu_materials(scene) -> None:

@@ -1,4 +1,4 @@
-"""Deterministic task planning (DESIGN §5): one task = (cells sharing a carrier, a batch of receivers).
+"""Deterministic planning of the trace stage: one task = (cells sharing a carrier, a batch of receivers).
 
 Tasks are keyed by a hash of everything that determines their output (scene hash, solver settings, cell
 parameters, receiver positions), so a re-run skips finished tasks and Dask keys are stable.
@@ -6,14 +6,13 @@ parameters, receiver positions), so a re-run skips finished tasks and Dask keys 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from twin.config import TraceConfig
+from twin.keys import task_digest
 
 #: cell columns a trace task depends on
 CELL_TRACE_COLUMNS = ("cell_id", "x", "y", "z", "frequency_hz", "azimuth_deg", "tilt_deg", "tx_power_dbm")
@@ -39,14 +38,6 @@ class TraceTask:
 
     def dask_key(self) -> str:
         return f"trace-{self.key}"
-
-
-def _digest(*parts: object) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(json.dumps(p, sort_keys=True, default=str).encode())
-        h.update(b"\x00")
-    return h.hexdigest()[:20]
 
 
 def _rows(df: pd.DataFrame, cols: tuple[str, ...]) -> list:
@@ -96,7 +87,7 @@ def plan_trace_tasks(
         for carrier, group in cells.groupby("frequency_hz", sort=True):
             for cstart in range(0, len(group), config.cells_per_task):
                 cg = group.iloc[cstart : cstart + config.cells_per_task]
-                key = _digest("trace/v1", scene_hash, settings, _rows(cg, CELL_TRACE_COLUMNS), rx_rows)
+                key = task_digest("trace/v1", scene_hash, settings, _rows(cg, CELL_TRACE_COLUMNS), rx_rows)
                 tasks.append(
                     TraceTask(
                         key=key,
@@ -107,38 +98,3 @@ def plan_trace_tasks(
                     )
                 )
     return tasks
-
-
-@dataclass(frozen=True)
-class ViewTask:
-    key: str
-    view: str
-    rx_batch: int  # -1 for a per-build task
-    cir_keys: tuple[str, ...]
-    rx_ids: tuple[int, ...]
-
-    @property
-    def shard_relpath(self) -> str:
-        return f"views/{self.view}/part-{self.key}.parquet"
-
-
-def plan_view_tasks(view: str, view_config_hash: str, trace_tasks: list[TraceTask], *, granularity: str, seed: int) -> list[ViewTask]:
-    """One view task per receiver batch (or one per build), keyed by the view config and its input shards."""
-    by_batch: dict[int, list[TraceTask]] = {}
-    for t in trace_tasks:
-        by_batch.setdefault(t.rx_batch, []).append(t)
-    if granularity == "per_build":
-        keys = tuple(sorted(t.key for t in trace_tasks))
-        rx_ids = tuple(sorted({r for t in trace_tasks for r in t.rx_ids}))
-        return [ViewTask(_digest("view/v1", view, view_config_hash, seed, keys), view, -1, keys, rx_ids)]
-    out = []
-    for b in sorted(by_batch):
-        ts = by_batch[b]
-        keys = tuple(sorted(t.key for t in ts))
-        out.append(ViewTask(_digest("view/v1", view, view_config_hash, seed, keys), view, b, keys, ts[0].rx_ids))
-    return out
-
-
-def task_seed(seed: int, key: str) -> int:
-    """A task's seed from the build seed and its key (deterministic, independent of scheduling)."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:4], "little")

@@ -9,7 +9,7 @@ Three placements, registered in :data:`PLACERS` by ``ReceiverConfig.mode``:
 - ``route``: ``num_routes`` pedestrian/vehicle routes with ``count`` points in total, sampled every
   ``sample_interval_s`` seconds at ``speed_mps`` (so every ``speed_mps * sample_interval_s`` metres of arc
   length). Routes follow shortest paths over a street graph: the OSM walk network from
-  :func:`street_graph_from_osm` (online) or, offline, a lattice over the open space (nodes every
+  :func:`twin.ingest.streets.street_graph_from_osm` (online, at ingest) or, offline, a lattice over the open space (nodes every
   :data:`OFFLINE_LATTICE_M` metres, edges between 8-neighbours whose segment stays ``clearance_m`` away
   from the buildings; lattice paths are then string-pulled into straight segments that stay clear, so the
   heading follows the street rather than the lattice's 0/45 degree steps).
@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +39,7 @@ from shapely.geometry import box as shapely_box
 
 from twin.config import ReceiverConfig
 from twin.errors import TwinInputError
-from twin.frame import LocalFrame
+from twin.frame import LocalFrame, project_street_graph
 from twin.schema import RECEIVER_SCHEMA
 
 #: Node spacing of the offline street lattice, metres (finer lattices are tried when the open space is narrow).
@@ -217,7 +216,7 @@ def make_receivers(
 
     ``footprints_local``: shapely (Multi)Polygons in local metres. ``bounds``: (xmin, ymin, xmax, ymax),
     metres. ``street_graph``: for ``route`` mode, an osmnx graph (lon/lat with ``frame``, or already projected
-    by :func:`project_street_graph`); None builds the offline lattice. rx_id runs 0..N-1; z = height_m.
+    by :func:`twin.frame.project_street_graph`); None builds the offline lattice. rx_id runs 0..N-1; z = height_m.
     """
     if not isinstance(config, ReceiverConfig):
         raise TwinInputError(
@@ -399,62 +398,13 @@ def offline_route_graph(space: OpenSpace, lattice_m: float = OFFLINE_LATTICE_M) 
     return g
 
 
-def _node_local_xy(G: Any, frame: LocalFrame | None) -> Callable[[np.ndarray, np.ndarray], tuple]:
-    """Function mapping the graph's coordinates to local metres."""
-    from pyproj import CRS, Transformer
-
-    crs = G.graph.get("crs")
-    if G.graph.get("twin_local"):
-        return lambda x, y: (np.asarray(x, float), np.asarray(y, float))
-    if frame is None:
-        raise TwinInputError(
-            "the street graph is not in the local frame and no frame was given",
-            field="frame",
-            fix="pass frame=LocalFrame(...) or project the graph with twin.render.receivers.project_street_graph",
-        )
-    src = CRS.from_user_input(crs) if crs is not None else CRS.from_epsg(4326)
-    t = Transformer.from_crs(src, frame.crs, always_xy=True)
-    return lambda x, y: t.transform(np.asarray(x, float), np.asarray(y, float))
-
-
-def project_street_graph(G: Any, frame: LocalFrame) -> Any:
-    """Copy of an osmnx graph with node x/y, edge geometry and length in the local frame (metres).
-
-    The original lon/lat (or source-CRS) coordinates are kept as node attributes ``lon``/``lat``.
-    """
-    to_local = _node_local_xy(G, frame)
-    H = G.copy()
-    nodes = list(H.nodes)
-    if nodes:
-        ox_ = np.array([H.nodes[n]["x"] for n in nodes], dtype=float)
-        oy_ = np.array([H.nodes[n]["y"] for n in nodes], dtype=float)
-        lx, ly = to_local(ox_, oy_)
-        for n, a, b, xx, yy in zip(nodes, ox_, oy_, np.atleast_1d(lx), np.atleast_1d(ly), strict=True):
-            d = H.nodes[n]
-            d["lon"], d["lat"], d["x"], d["y"] = float(a), float(b), float(xx), float(yy)
-    for u, v, data in H.edges(data=True):
-        geom = data.get("geometry")
-        if geom is not None:
-            c = np.asarray(geom.coords, dtype=float)
-            lx, ly = to_local(c[:, 0], c[:, 1])
-            line = np.column_stack([lx, ly])
-            data["geometry"] = shapely.LineString(line)
-        else:
-            line = np.array([[H.nodes[u]["x"], H.nodes[u]["y"]], [H.nodes[v]["x"], H.nodes[v]["y"]]])
-        data["length"] = float(np.sum(np.hypot(*np.diff(line, axis=0).T)))
-    H.graph["crs"] = frame.crs.to_wkt()
-    H.graph["twin_local"] = True
-    H.graph["twin_frame"] = frame.to_dict()
-    return H
-
-
 def street_route_graph(G: Any, space: OpenSpace, frame: LocalFrame | None) -> RouteGraph:
     """RouteGraph from an osmnx street graph, keeping edges inside the bounds that cross no footprint."""
     if not hasattr(G, "nodes") or not hasattr(G, "edges") or not hasattr(G, "graph"):
         raise TwinInputError(
             f"street_graph must be a networkx graph from osmnx, got {type(G).__name__}",
             field="street_graph",
-            fix="use twin.render.receivers.street_graph_from_osm, or pass None to build routes offline",
+            fix="use twin.ingest.streets.street_graph_from_osm, or pass None to build routes offline",
         )
     if not G.graph.get("twin_local"):
         G = project_street_graph(G, frame)  # raises when frame is None
@@ -647,58 +597,6 @@ def _place_route(
     return _Placed(cat(xs), cat(ys), cat(rid), cat(ts), cat(vxs), cat(vys))
 
 
-# ------------------------------------------------------------------------------------------------- online
-
-
-def street_graph_from_osm(
-    bbox_lonlat: Sequence[float],
-    frame: LocalFrame,
-    *,
-    network_type: str = "walk",
-    cache_dir: str | Path | None = None,
-) -> Any:
-    """Download the OSM street network of ``bbox_lonlat`` = (west, south, east, north) degrees with osmnx.
-
-    HTTP responses are cached in ``cache_dir`` (default ``$TWIN_CACHE_DIR/osmnx`` or ``~/.cache/twin/osmnx``).
-    Returns the graph projected to ``frame`` (:func:`project_street_graph`). Network failures raise
-    :class:`TwinInputError` suggesting ``--offline``.
-    """
-    fix_bbox = "pass (west, south, east, north) in degrees with west < east and south < north"
-    try:
-        w, s, e, n = (float(v) for v in bbox_lonlat)
-    except (TypeError, ValueError):
-        raise TwinInputError(
-            f"bbox must be 4 numbers, got {bbox_lonlat!r}", field="bbox_lonlat", fix=fix_bbox
-        ) from None
-    if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-        raise TwinInputError(f"invalid bbox {bbox_lonlat!r}", field="bbox_lonlat", fix=fix_bbox)
-    if not isinstance(frame, LocalFrame):
-        raise TwinInputError(
-            "frame must be a twin.frame.LocalFrame", field="frame", fix="pass the build's LocalFrame"
-        )
-
-    import osmnx as ox
-    import requests
-
-    from twin.net import osmnx_session
-
-    errors: list[type[BaseException]] = [requests.exceptions.RequestException, OSError]
-    for name in ("InsufficientResponseError", "ResponseStatusCodeError"):
-        cls = getattr(getattr(ox, "_errors", None), name, None)
-        if cls is not None:
-            errors.append(cls)
-    try:
-        with osmnx_session(cache_dir):
-            G = ox.graph_from_bbox((w, s, e, n), network_type=network_type)
-    except tuple(errors) as exc:
-        raise TwinInputError(
-            f"could not download the OSM street network for bbox {(w, s, e, n)}: {type(exc).__name__}: {exc}",
-            field="street_graph",
-            fix="check the network connection, or run with --offline to build routes over the open space",
-        ) from None
-    return project_street_graph(G, frame)
-
-
 __all__ = [
     "OFFLINE_LATTICE_M",
     "PLACERS",
@@ -707,8 +605,6 @@ __all__ = [
     "make_receivers",
     "offline_route_graph",
     "open_space",
-    "project_street_graph",
     "register_placer",
-    "street_graph_from_osm",
     "street_route_graph",
 ]

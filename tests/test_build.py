@@ -135,7 +135,7 @@ def test_resume_after_interrupted_build(tmp_path, small_cfg, monkeypatch):
 
     cfg = load_build_config(small_cfg, {"receivers": {"count": 6}})
     src = pipeline.BuildingSource.from_options(city="paris", offline=True)
-    import twin.render.distributed as dist
+    import twin.cluster as dist
 
     real = dist.run_jobs
     seen: list[str] = []
@@ -177,8 +177,8 @@ def test_killed_worker_loses_and_duplicates_nothing(tmp_path, small_cfg):
     """SIGKILL one of two Dask worker processes mid-build: every task lands once, link ids unique."""
     from twin import pipeline
     from twin.catalog import Catalog
+    from twin.cluster import dask_client
     from twin.config import DaskConfig, load_build_config
-    from twin.render.distributed import dask_client
 
     cfg = load_build_config(small_cfg, {"receivers": {"count": 9}, "dask": {"workers": 2}})
     src = pipeline.BuildingSource.from_options(city="paris", offline=True)

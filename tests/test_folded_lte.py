@@ -263,3 +263,76 @@ def test_narrow_clusters_read_directly_beside_an_oversampled_one(monkeypatch):
     np.testing.assert_allclose(mixed["y"], every["y"], rtol=0, atol=2e-5 * np.abs(every["y"]).max())
     for i in range(3):
         np.testing.assert_allclose(mixed["sync"][i], every["sync"][i], rtol=0, atol=2e-5 * np.abs(every["sync"][i]).max())
+
+
+def _placement_rows(placement, **kw):
+    cells = [dict(cell_id="c0", pci=7, bandwidth_hz=5e6, frequency_hz=1.9e9),
+             dict(cell_id="c1", pci=301, bandwidth_hz=5e6, frequency_hz=1.9e9),
+             dict(cell_id="c2", pci=44, bandwidth_hz=5e6, frequency_hz=2.1e9)]
+    cfg = fl.FoldedLteConfig(num_frames=3, window_placement=placement, **kw)
+    out = get_view("folded_lte")(_inputs(_links(n_rx=4), cells), cfg)
+    return out, out.to_pydict(), cfg
+
+
+def test_truth_jitter_windows_hold_the_truth_within_j():
+    out, d, cfg = _placement_rows("truth_jitter", jitter_max_samples=10)
+    assert out.num_rows == 12
+    err = np.array(d["coarse_error_samples"])
+    assert np.all(np.abs(err) <= 10) and len(set(err.tolist())) > 3  # uniform integers, not all equal
+    for i in range(out.num_rows):
+        # the label is the true template start inside the stored window: margin - error + the sub-sample part
+        true_start = d["true_start_samples"][i]
+        assert d["true_offset_samples"][i] == pytest.approx(true_start - d["window_start"][i])
+        frac = true_start - np.rint(true_start)
+        assert d["true_offset_samples"][i] == pytest.approx(cfg.window_margin - err[i] + frac)
+        assert d["coarse_index"][i] - d["window_start"][i] == cfg.window_margin
+
+
+def test_coarse_error_and_truth_in_window_match_a_recomputation():
+    out, d, cfg = _placement_rows("coarse", template_len=276, detector_noise_dbm=None)
+    win = tensor_to_numpy(out.column("windows"), out.schema.field("windows"))
+    assert win.shape[-1] == 286 and cfg.window_len == 286  # DeepSync §6.1 sizes
+    fs = 1.92e6
+    for i in range(out.num_rows):
+        # independent: the first path's SSS arrival in frame samples, from the stored delay and sampling phase
+        start = fl.SSS_START + d["first_path_delay_s"][i] * fs - d["sampling_phase_samples"][i]
+        assert d["true_start_samples"][i] == pytest.approx(start)
+        assert d["coarse_error_samples"][i] == d["coarse_index"][i] - int(np.rint(start))
+        w0, w1 = d["window_start"][i], d["window_start"][i] + 286
+        assert d["truth_in_window"][i] == (w0 <= start and start + 276 <= w1)
+        assert d["true_offset_samples"][i] == pytest.approx(start - w0)
+
+
+def test_missing_pci_is_fixed_and_weak_cells_get_no_row():
+    assert fl.cell_pci(-1, "cellA") == fl.cell_pci(-1, "cellA") and 0 <= fl.cell_pci(-1, "x") <= 503
+    assert fl.cell_pci(17, "cellA") == 17
+    cells = [dict(cell_id="c0", pci=7, bandwidth_hz=1.4e6, frequency_hz=1.9e9),
+             dict(cell_id="c1", pci=8, bandwidth_hz=1.4e6, frequency_hz=1.9e9)]
+    links = _links(n_rx=1, cells=("c0", "c1"), delay=(0.4e-6, 0.9e-6))
+    links[1]["a"] = [1e-9, 0j]  # -134 dBm at 46 dBm: far under the -70 dBm sensitivity
+    d = get_view("folded_lte")(_inputs(links, cells), fl.FoldedLteConfig(num_frames=2)).to_pydict()
+    assert d["tx_id"] == ["c0"] and d["rx_power_dbm"][0] > -70
+
+
+def test_cfo_decorrelates_cochannel_cross_terms_across_frames():
+    """Two co-channel cells: without CFO the cross term |x1 + x2|² − |x1|² − |x2|² has the same phase in every
+    frame (the oscillator phase is one per cell), so its frame sum grows as N; with a CFO of ~100 Hz it rotates
+    by 2π·Δf·10 ms per frame and the sum grows as √N."""
+    cfg = fl.FoldedLteConfig(add_noise=False, adc_bits=0, data_load=0.0)
+    n = 16
+
+    def cross_sum(df):
+        a = _cell(5e6, 1e-7, pci=10, seed=1)
+        b = _cell(5e6, 3e-7, pci=20, seed=2)
+        b.cfo_hz = df
+        both = fl.simulate_receiver([a, b], cfg, n, np.zeros(n), None)["y"]
+        a2 = fl.simulate_receiver([_cell(5e6, 1e-7, pci=10, seed=1)], cfg, n, np.zeros(n), None)["y"]
+        b1 = _cell(5e6, 3e-7, pci=20, seed=2)
+        b1.cfo_hz = df
+        b2 = fl.simulate_receiver([b1], cfg, n, np.zeros(n), None)["y"]
+        x = both - a2 - b2
+        return np.abs(x.sum(axis=0)).sum() / np.abs(x).sum(axis=1).mean()
+
+    assert cross_sum(0.0) == pytest.approx(n, rel=1e-3)
+    assert cross_sum(37.0) < 0.5 * n
+    assert abs(fl.cell_cfo_hz("c0", 2e9, 0.05)) <= 100.0 and fl.cell_cfo_hz("c0", 2e9, 0.05) == fl.cell_cfo_hz("c0", 2e9, 0.05)

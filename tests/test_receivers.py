@@ -19,9 +19,10 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 import twin.net
 from twin.config import ReceiverConfig
 from twin.errors import TwinInputError
-from twin.frame import LocalFrame
+from twin.frame import LocalFrame, project_street_graph
+from twin.ingest.streets import street_graph_from_osm
 from twin.render import receivers as R
-from twin.render.receivers import make_receivers, project_street_graph, street_graph_from_osm
+from twin.render.receivers import make_receivers
 from twin.schema import RECEIVER_SCHEMA
 
 BOUNDS = (-100.0, -80.0, 100.0, 80.0)

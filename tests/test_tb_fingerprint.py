@@ -197,3 +197,114 @@ def test_view_errors_name_the_culprit():
         from_mapping(TBFingerprintConfig, {"doppler_bins": 500})
     with pytest.raises(TwinInputError, match="cell_selection"):
         from_mapping(TBFingerprintConfig, {"cell_selection": "best"})
+
+
+# ---------------------------------------------------------------------- expected power, crop, storage, protocol
+
+
+def _multipath_tables(n_paths=40, seed=0, tau_max=None, kind="grid"):
+    """One tower facing +x, one receiver, ``n_paths`` random paths inside the CP (or up to ``tau_max``)."""
+    rng = np.random.default_rng(seed)
+    base = _tables(kind=kind)
+    row = base.cir.to_pylist()[0]
+    cfg = TBFingerprintConfig()
+    tmax = tau_max if tau_max is not None else 0.8 * cfg.cp_length * cfg.tap_s
+    row.update(num_paths=n_paths, tau_s=list(rng.uniform(0.05e-6, tmax, n_paths)),
+               a_re=list(1e-5 * rng.standard_normal(n_paths)), a_im=list(1e-5 * rng.standard_normal(n_paths)),
+               theta_t=list(rng.uniform(1.2, 2.0, n_paths)), phi_t=list(rng.uniform(-1.0, 1.0, n_paths)),
+               theta_r=list(rng.uniform(1.2, 2.0, n_paths)), phi_r=list(rng.uniform(-np.pi, np.pi, n_paths)),
+               doppler_hz=[0.0] * n_paths, interactions=[[]] * n_paths)
+    cir = pa.Table.from_pylist([row], schema=CIR_SCHEMA)
+    return ViewInputs(cir=cir, towers=base.towers, receivers=base.receivers, scene_path="", seed=5, manifest={})
+
+
+def test_expected_power_is_the_average_of_random_phase_realisations():
+    """LOA-Net eqs. 19-20: E[|TB|²] over independent uniform path phases, against a Monte-Carlo average."""
+    from twin.datasets.tb_fingerprint import expected_tb_power
+
+    rng = np.random.default_rng(2)
+    R, C, K, T, cp, p = 2, 4, 32, 8, 8, 6
+    tsym = (K + cp) / (K * 15e3)
+    g = rng.standard_normal(p) + 1j * rng.standard_normal(p)
+    terms = path_terms(rng.uniform(-1, 1, p), rng.uniform(-0.5, 0.5, p), rng.uniform(0, cp / (K * 15e3), p),
+                       rng.uniform(-300, 300, p), num_rows=R, num_cols=C, spacing_wavelengths=0.5, num_subcarriers=K,
+                       subcarrier_spacing_hz=15e3, num_symbols=T, symbol_duration_s=tsym)
+    exp_p = expected_tb_power(g, terms, keep_taps=cp)
+    n_mc = 2000
+    acc = np.zeros_like(exp_p)
+    for _ in range(n_mc):
+        ph = np.exp(2j * np.pi * rng.uniform(size=p))
+        acc += np.abs(triple_beam(build_sft(g * ph, terms), keep_taps=cp)) ** 2
+    mc = acc / n_mc
+    rel = np.linalg.norm(mc - exp_p) / np.linalg.norm(exp_p)
+    assert rel < 0.05  # Monte-Carlo error ~ 1/sqrt(n_mc) of the cross terms
+    one = np.abs(triple_beam(build_sft(g, terms), keep_taps=cp)) ** 2  # one coherent realisation differs
+    assert np.linalg.norm(one - exp_p) / np.linalg.norm(exp_p) > 4 * rel
+
+
+def test_view_expected_vs_instantaneous_and_noise_floor_kept():
+    view = get_view("tb_fingerprint")
+    inputs = _multipath_tables()
+    ex = view(inputs, TBFingerprintConfig())
+    inst = view(inputs, TBFingerprintConfig(power="instantaneous"))
+    f = ex.schema.field("tb_power")
+    raw = tensor_to_numpy(ex.column("tb_power"), f)[0]
+    assert raw.dtype == np.float32
+    pe = raw.astype(np.float64)
+    pi_ = tensor_to_numpy(inst.column("tb_power"), inst.schema.field("tb_power"))[0].astype(np.float64)
+    assert np.linalg.norm(pe - pi_) / np.linalg.norm(pe) > 0.05  # coherent sum != expected power
+    # the noise floor is kept: no zeros, no float16 subnormals; the floor sits at σ² / peak
+    row = ex.to_pylist()[0]
+    floor = 10 ** ((row["noise_power_db"] - row["tb_scale_db"]) / 10)
+    assert floor * (1 - 1e-5) <= pe.min() < 1.01 * floor  # σ² plus the faintest leakage
+    assert np.count_nonzero(pi_ == 0) == 0
+    db = view(inputs, TBFingerprintConfig(storage="db"))
+    pdb = tensor_to_numpy(db.column("tb_power"), db.schema.field("tb_power"))[0].astype(np.float64)
+    np.testing.assert_allclose(pdb, 10 * np.log10(pe), atol=0.06)
+
+
+def test_low_crop_rows_dropped_or_flagged():
+    view = get_view("tb_fingerprint")
+    cfg = TBFingerprintConfig()
+    far = _multipath_tables(tau_max=3 * cfg.cp_length * cfg.tap_s, seed=1)  # most energy beyond the CP
+    flagged = view(far, TBFingerprintConfig(low_crop="flag")).to_pylist()
+    assert len(flagged) == 1 and not flagged[0]["crop_ok"] and flagged[0]["crop_energy_fraction"] < 0.5
+    assert view(far, cfg).num_rows == 0  # default: dropped
+    near = view(_multipath_tables(), cfg).to_pylist()
+    assert near[0]["crop_ok"] and near[0]["crop_energy_fraction"] > 0.99
+
+
+def test_all_orientations_protocol_covers_16_classes():
+    view = get_view("tb_fingerprint")
+    table = view(_multipath_tables(), TBFingerprintConfig(orientations="all"))
+    rows = table.to_pylist()
+    assert len(rows) == 16
+    assert sorted(r["direction_class"] for r in rows) == list(range(16))
+    assert [r["orientation_index"] for r in rows] == list(range(16))
+    w = 2 * math.pi / 16
+    for r in rows:
+        assert r["direction_rad"] == pytest.approx(r["orientation_index"] * w)
+        assert math.hypot(r["vx"], r["vy"]) == pytest.approx(5 / 3.6)
+    p = tensor_to_numpy(table.column("tb_power"), table.schema.field("tb_power")).astype(np.float64)
+    # the angle-delay part is (up to the 9-bin Doppler crop) the same for every orientation, the Doppler part is not
+    ad = p.sum(axis=-1)
+    np.testing.assert_allclose(ad / ad.max(axis=(1, 2, 3), keepdims=True),
+                               np.broadcast_to(ad[:1] / ad[:1].max(), ad.shape), rtol=0.02, atol=1e-6)  # crop leakage
+    dop = p.sum(axis=(1, 2, 3))
+    dop = dop / dop.sum(axis=1, keepdims=True)
+    # reversing the motion mirrors the Doppler spectrum; at 5 km/h (16 Hz << the 125 Hz bin) the asymmetry that
+    # carries the direction is small but present
+    np.testing.assert_allclose(dop[8], dop[0][::-1], rtol=1e-6, atol=1e-12)
+    assert np.abs(dop[0] - dop[0][::-1]).max() > 1e-5
+
+
+def test_blas_threads_setting_leaves_results_unchanged():
+    view = get_view("tb_fingerprint")
+    inputs = _multipath_tables()
+    a = view(inputs, TBFingerprintConfig(blas_threads=1))
+    b = view(inputs, TBFingerprintConfig(blas_threads=None))
+    pa_ = tensor_to_numpy(a.column("tb_power"), a.schema.field("tb_power"))
+    pb = tensor_to_numpy(b.column("tb_power"), b.schema.field("tb_power"))
+    np.testing.assert_allclose(pa_, pb, rtol=1e-5, atol=1e-7)
+    with pytest.raises(TwinInputError, match="power"):
+        from_mapping(TBFingerprintConfig, {"power": "mean"})

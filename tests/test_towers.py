@@ -262,12 +262,17 @@ def test_optional_column_aliases_and_units(tmp_path):
 
 def test_area_marks_outside_towers_skipped():
     area = box(2.2955, 48.8735, 2.2965, 48.8745)  # around site A/B only
-    t = read_towers(CM, FRAME, CFG, area=area)
+    near = read_towers(CM, FRAME, CFG, area=area)  # default: kept up to 150 m outside, flagged outside_scene
+    assert CFG.max_tower_outside_m == 150.0
+    flagged = set(near.cells.loc[near.cells.quality_flags.str.contains("outside_scene"), "site_id"].str.rsplit("-", n=1).str[0])
+    assert flagged == {"208-15", "208-1"} and len(near.cells) > 8
+    t = read_towers(CM, FRAME, IngestConfig(max_tower_outside_m=0.0), area=area)
     assert set(t.cells.site_id.str.rsplit("-", n=1).str[0]) == {"208-1", "208-10"}
     outside = [r for r in t.skipped() if "outside the area" in r.reason]
     assert {r.cell_id for r in outside} == {"208-20-3408-300", "208-20-3408-301", "208-15-1712-400", "208-1-751-500"}
     with pytest.raises(TwinInputError, match="no usable tower rows"):
         read_towers(CM, FRAME, CFG, area=box(0.0, 0.0, 0.01, 0.01))
+    assert "outside_scene" not in ",".join(t.cells.quality_flags)
     t = read_towers(CM, FRAME, IngestConfig(max_tower_outside_m=400.0), area=area)
     assert len(t.cells) == 12
     with pytest.raises(TwinInputError) as ei:
@@ -358,9 +363,9 @@ def test_embedded_paris_towers():
     d_arc = np.hypot(c.x, c.y)
     assert (d_arc > 50).sum() >= len(c) - 3
     # and inside the bbox the `paris` preset asks OpenStreetMap for
-    from twin.presets import get_preset
+    from twin.ingest.cities import get_city
 
-    t2 = read_towers(p, FRAME, CFG, strict=True, area=box(*get_preset("paris").bbox))
+    t2 = read_towers(p, FRAME, CFG, strict=True, area=box(*get_city("paris").bbox))
     assert len(t2.cells) == len(c)
 
 

@@ -20,7 +20,8 @@ from twin.config import BuildConfig, ReceiverConfig, TraceConfig
 
 
 def _paris_root(tmp: Path) -> Path:
-    from twin.pipeline import BuildingSource, run_ingest
+    from twin.ingest.source import BuildingSource
+    from twin.ingest.stage import run_ingest
 
     src = BuildingSource.from_options(city="paris", offline=True)
     return run_ingest(src, tmp, config=BuildConfig()).root
@@ -35,12 +36,12 @@ def bench_trace(
     repeat: int = 2,
 ) -> list[str]:
     from twin.catalog import Catalog
+    from twin.cluster import dask_client
     from twin.manifest import read_manifest
-    from twin.pipeline import _read_cells, execute_trace_tasks
     from twin.render.bare import bare_sionna_links, naive_loop_links
-    from twin.render.distributed import dask_client
     from twin.render.plan import plan_trace_tasks
     from twin.render.receivers import make_receivers
+    from twin.render.stage import execute_trace_tasks, read_cells
 
     lines: list[str] = []
     trace = TraceConfig() if samples_per_src is None else TraceConfig(samples_per_src=samples_per_src)
@@ -51,7 +52,7 @@ def bench_trace(
         root = _paris_root(Path(td))
         m = read_manifest(root)
         scene_xml = str((root / m["scene"]["xml"]).resolve())
-        cells_all = _read_cells(root)
+        cells_all = read_cells(root)
         carrier = float(cells_all["frequency_hz"].value_counts().idxmax())  # type: ignore[arg-type]
         cells = cells_all[cells_all["frequency_hz"] == carrier].sort_values("cell_id").head(n_cells).reset_index(drop=True)
         import pyarrow.parquet as pq
@@ -99,17 +100,11 @@ def bench_trace(
 
 def bench_views(*, quick: bool = False, only: list[str] | None = None) -> list[str]:
     from twin.datasets.bench import BENCHES
-    from twin.datasets.registry import _load_builtin
 
-    _load_builtin()
-    names = sorted(BENCHES) if not only else only
+    fns = [(n, BENCHES.get(n)) for n in (only or BENCHES.names())]  # an unknown name: UnknownNameError first
     lines = []
-    for n in names:
-        if n not in BENCHES:
-            from twin.errors import TwinInputError
-
-            raise TwinInputError(f"unknown bench {n!r}", field="--only", fix=f"one of {', '.join(sorted(BENCHES))}")
-        for r in BENCHES[n](quick):
+    for _, fn in fns:
+        for r in fn(quick):
             notes = "  ".join(f"{k}={v}" for k, v in r.notes.items())
             lines.append(f"{r.name:34s} {r.items_per_s:14.1f} {r.unit}/s  ({r.seconds:.3f} s)  {notes}")
     return lines

@@ -119,7 +119,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config ([
 
 
 def _source(city, place, bbox, osm_file, offline):
-    from twin.pipeline import BuildingSource
+    from twin.ingest.source import BuildingSource
 
     return BuildingSource.from_options(city=city, place=place, bbox=bbox, osm_file=osm_file, offline=offline)
 
@@ -141,7 +141,7 @@ def ingest(
 ) -> None:
     """Buildings + towers -> a Sionna-ready scene bundle in OUT/<name>/ (scene, buildings, towers, previews)."""
     from twin.config import load_build_config
-    from twin.pipeline import run_ingest
+    from twin.ingest.stage import run_ingest
 
     cfg = load_build_config(config)
     src = _source(city, place, bbox, osm_file, offline)
@@ -203,6 +203,9 @@ def build(
 
         cfg = dataclasses.replace(cfg, max_links=max_links)
     view_list = [v.strip() for v in views.split(",") if v.strip()] if views else []
+    from twin.config import check_view_names
+
+    check_view_names(view_list)
     src = _source(city, place, bbox, osm_file, offline)
     res = run_build(
         src, out_dir, towers=towers, name=name, config=cfg, strict=strict, overwrite=overwrite,
@@ -225,7 +228,7 @@ def view_build(
 ) -> None:
     """Build one view on an existing build (resumable)."""
     from twin.config import load_build_config
-    from twin.pipeline import run_views
+    from twin.datasets.stage import run_views
 
     overrides: dict[str, dict] = {"dask": {}}
     if workers is not None:
@@ -233,6 +236,9 @@ def view_build(
     if scheduler_address:
         overrides["dask"]["scheduler_address"] = scheduler_address
     cfg = load_build_config(config, overrides)
+    from twin.config import check_view_names
+
+    check_view_names([name], field="NAME")
     stats = run_views(root, [name], cfg)
     out.print(stats)
 
@@ -284,10 +290,37 @@ def bench_views(
         out.print(ln, highlight=False)
 
 
+@bench_app.command("towers")
+@handle_errors
+def bench_towers(
+    rows: Annotated[int, typer.Option("--rows", help="Rows of the synthetic OpenCelliD-style file.")] = 1_000_000,
+) -> None:
+    """Read a ROWS-row tower file (spread over +-3 degrees) for the etoile area: seconds and peak memory."""
+    import tempfile
+
+    from twin.ingest.tower_stream import bench_stream
+
+    if rows < 1:
+        raise TwinInputError(f"must be >= 1, got {rows}", field="--rows")
+    with tempfile.TemporaryDirectory(prefix="twin-bench-towers-") as d:
+        r = bench_stream(rows, d)
+    out.print(f"{r['rows']:,} rows ({r['file_mb']:.0f} MB) read for the area in {r['seconds']:.2f} s, "
+              f"peak memory {r['peak_rss_mb']:.0f} MB (process after imports: {r['rss_before_mb']:.0f} MB); "
+              f"kept {r['counts']['cells']} cells, {r['counts'].get('far_outside', 0):,} rows dropped early",
+              highlight=False)
+
+
 _mount_catalog()
 from twin.data_cli import register as _register_data  # noqa: E402  (data-access commands: split, view ls/drop)
 
 _register_data(app, view_app, handle_errors, out)
+from twin.cli_baselines import register as _register_baselines  # noqa: E402  (twin baselines/train/eval/reproduce)
+
+_register_baselines(app, handle_errors, out)
+
+from twin.bench_scale import register as _register_scale  # noqa: E402  (twin bench scale)
+
+_register_scale(bench_app, handle_errors, out)
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import re
 import tomllib
 import types
 import typing
@@ -38,6 +40,8 @@ def _check_type(value: Any, tp: Any) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError("a number")
+        if not math.isfinite(value):
+            raise TypeError("a finite number (not nan or inf)")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
@@ -103,7 +107,13 @@ def from_mapping(cls: type[T], data: Mapping[str, Any] | None, *, where: str = "
     try:
         return cls(**kwargs)
     except ValueError as e:
-        raise TwinConfigError(str(e), file=where, fix="see the documented defaults in the README") from None
+        msg = str(e)
+        key = next((n for n in sorted(names, key=len, reverse=True) if msg.startswith(n + " ")), None)
+        raise TwinConfigError(
+            msg, file=where, field=key,
+            fix=f"change {key} as stated (ranges and defaults: README, Configuration)" if key
+            else "see the documented defaults in the README",
+        ) from None
 
 
 def positive(name: str, value: float, *, allow_zero: bool = False) -> None:
@@ -131,7 +141,7 @@ class IngestConfig:
     default_bandwidth_hz: float = 10e6
     default_tilt_deg: float = 6.0
     site_merge_m: float = 5.0  # cells closer than this with the same operator form one site
-    max_tower_outside_m: float = 0.0  # towers farther than this outside the area are skipped
+    max_tower_outside_m: float = 150.0  # towers up to this far outside the area are kept (flag outside_scene)
     default_earfcn: int = -1  # EARFCN for LTE rows without one (plain OpenCelliD dumps); -1: skip such rows
 
     def __post_init__(self) -> None:
@@ -165,6 +175,11 @@ class ReceiverConfig:
         positive("sample_interval_s", self.sample_interval_s)
 
 
+#: Sionna RT's antenna patterns and polarizations (``sionna.rt.antenna_pattern`` registries; a test checks them)
+ANTENNA_PATTERNS = ("tr38901", "iso", "dipole", "hw_dipole")
+POLARIZATIONS = ("V", "H", "VH", "cross")
+
+
 @dataclass(frozen=True)
 class TraceConfig:
     """Sionna RT ``PathSolver`` settings (DESIGN §5). Defaults measured on a 2-core CPU, etoile scene."""
@@ -193,8 +208,32 @@ class TraceConfig:
         for n in ("samples_per_src", "max_num_paths_per_src", "max_path_buffer", "cells_per_task", "receivers_per_task"):
             positive(n, getattr(self, n))
         positive("seed", self.seed, allow_zero=True)
-        if self.antenna_pattern not in ("tr38901", "iso", "dipole", "hw_dipole"):
-            raise ValueError(f"antenna_pattern must be tr38901, iso, dipole or hw_dipole, got {self.antenna_pattern!r}")
+        for n, allowed in (("antenna_pattern", ANTENNA_PATTERNS), ("rx_pattern", ANTENNA_PATTERNS),
+                           ("polarization", POLARIZATIONS)):
+            if getattr(self, n) not in allowed:
+                raise ValueError(f"{n} must be one of {', '.join(allowed)}, got {getattr(self, n)!r}")
+
+
+_ADDRESS_RE = re.compile(r"^(tcp|tls|ws|wss|ucx|inproc)://[^\s/]+(:\d{1,5})?/?$")
+
+
+def _check_memory_limit(value: str) -> None:
+    """Dask's ``memory_limit``: "auto", a fraction of RAM ("0.5"), or bytes ("4GB", "512 MiB")."""
+    v = value.strip().lower()
+    if v in ("auto", "0", "none"):
+        return
+    try:
+        f = float(v)
+    except ValueError:
+        f = None
+    if f is not None:
+        if math.isfinite(f) and f > 0:
+            return
+    elif re.match(r"^\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|k|m|g|t)$", v):
+        return
+    raise ValueError(
+        f"memory_limit must be 'auto', a fraction of RAM such as '0.5', or bytes such as '4GB', got {value!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -211,6 +250,12 @@ class DaskConfig:
     def __post_init__(self) -> None:
         positive("workers", self.workers)
         positive("retries", self.retries, allow_zero=True)
+        positive("drjit_threads", self.drjit_threads, allow_zero=True)
+        _check_memory_limit(self.memory_limit)
+        if self.scheduler_address is not None and not _ADDRESS_RE.match(self.scheduler_address):
+            raise ValueError(
+                f"scheduler_address must look like tcp://HOST:PORT (or tls://, ws://, inproc://), got {self.scheduler_address!r}"
+            )
         if self.threads_per_worker != 1:
             raise ValueError("threads_per_worker must be 1 (Mitsuba objects must not be shared across threads)")
 
@@ -259,7 +304,7 @@ def load_build_config(path: str | Path | None = None, overrides: Mapping[str, Ma
     views = raw.get("views", {})
     if not isinstance(views, dict):
         raise TwinConfigError("[views] must be a table of per-view tables", file=where, field="views")
-    kw["views"] = {k: dict(v) for k, v in views.items()}
+    kw["views"] = validate_views(views, where=where)
     ml = raw.get("max_links", 0)
     kw["max_links"] = _check_int(ml, where, "max_links")
     return BuildConfig(**kw)
@@ -273,3 +318,49 @@ def _check_int(v: Any, where: str, name: str) -> int:
     if out < 0:
         raise TwinConfigError(f"must be >= 0, got {out}", file=where, field=name)
     return out
+
+
+def validate_views(views: Mapping[str, Any], *, where: str = "config") -> dict[str, dict[str, Any]]:
+    """Check every ``[views.NAME]`` table against the registered view's config dataclass, before any work.
+
+    An unknown view name, a table that is not a table, an unknown key, a wrong type or an out-of-range value
+    raises :class:`TwinConfigError` (exit 2) naming the file, ``[views.NAME]``, the key and the valid keys.
+    Returns the tables as plain dicts (the resolved view configs are built by the view stage).
+    """
+    from twin.datasets.registry import available_views, get_view
+
+    out: dict[str, dict[str, Any]] = {}
+    for name, table in views.items():
+        section = f"{where} [views.{name}]"
+        try:
+            view = get_view(name)
+        except KeyError:
+            raise TwinConfigError(
+                f"unknown view section [views.{name}]",
+                file=where,
+                field=f"views.{name}",
+                fix=f"known views: {', '.join(available_views())}",
+            ) from None
+        if not isinstance(table, Mapping):
+            raise TwinConfigError(
+                f"views.{name} = {table!r} is not a table",
+                file=where,
+                field=f"views.{name}",
+                fix=f"write [views.{name}] as a section of keys; top-level keys such as max_links go before any section",
+            )
+        from_mapping(view.config_cls, table, where=section)
+        out[name] = dict(table)
+    return out
+
+
+def check_view_names(names: list[str], *, field: str = "--views") -> list[str]:
+    """Every name in ``names`` is a registered view; TwinConfigError (exit 2) listing the known ones otherwise."""
+    from twin.datasets.registry import available_views
+
+    known = available_views()
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise TwinConfigError(
+            f"unknown view(s) {', '.join(bad)}", field=field, fix=f"known views: {', '.join(known)} (`twin view list`)"
+        )
+    return names

@@ -102,3 +102,14 @@ def staging_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def tree_sha256(folder: str | Path) -> str:
+    """sha256 over every file of ``folder`` (relative POSIX name, then bytes), in sorted order: a content hash of a tree."""
+    root = Path(folder)
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()

@@ -29,7 +29,8 @@ class Registry(Generic[T]):
 
     ``normalize`` maps a user's spelling to the key (e.g. ``"San Francisco"`` -> ``"san_francisco"``);
     ``builtin`` lists modules imported on first lookup so that their members register themselves;
-    ``field`` is the CLI option or config key that names a member (used in error messages).
+    ``field`` is the CLI option or config key that names a member (used in error messages); ``hint`` is
+    added to the fix of an unknown-name error (e.g. ``"or --place/--bbox for any other area"``).
     """
 
     def __init__(
@@ -39,12 +40,14 @@ class Registry(Generic[T]):
         field: str | None = None,
         builtin: tuple[str, ...] = (),
         normalize: Callable[[str], str] | None = None,
+        hint: str = "",
     ) -> None:
         self.kind = kind
         self.field = field or kind
         self._builtin = builtin
         self._loaded = not builtin
         self._normalize = normalize or (lambda s: s)
+        self._hint = hint
         self._members: dict[str, T] = {}
 
     # -- registration
@@ -84,7 +87,7 @@ class Registry(Generic[T]):
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r}",
                 field=self.field,
-                fix=f"use one of: {', '.join(self.names()) or '(none registered)'}",
+                fix=f"use one of: {', '.join(self.names()) or '(none registered)'}" + (f"; {self._hint}" if self._hint else ""),
             ) from None
 
     def names(self) -> list[str]:

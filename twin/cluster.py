@@ -1,4 +1,5 @@
-"""Dask distribution of trace and view tasks (DESIGN §5).
+"""Dask client/cluster handling shared by the trace stage (:mod:`twin.render.stage`) and the view stage
+(:mod:`twin.datasets.stage`); a core module (see docs/architecture.md).
 
 A :class:`LocalCluster` by default (one single-threaded worker process per machine on a CPU: Dr.Jit's own
 thread pool uses the cores; Mitsuba objects must not be shared across Python threads), or any existing

@@ -1,4 +1,4 @@
-"""Ingest orchestration: one building source + one tower file -> an :class:`AreaBundle` -> files on disk.
+"""The area of an ingest: one building source + one tower file -> an :class:`AreaBundle` -> files on disk.
 
 ``load_area`` resolves the local frame and the area, reads and cleans buildings and towers, and puts masts on
 rooftops; ``write_bundle`` writes scene/, buildings.parquet, towers.parquet and previews/top.png into a
@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 from shapely.geometry import box
@@ -24,6 +23,8 @@ from shapely.geometry import box
 from twin.config import IngestConfig, config_hash, to_dict
 from twin.errors import TwinInputError
 from twin.frame import LocalFrame
+from twin.ingest.cities import CityPreset, get_city
+from twin.ingest.source import BuildingSource
 from twin.io import atomic_path
 from twin.schema import file_metadata
 
@@ -35,7 +36,7 @@ USER_TOWERS_LICENCE = "supplied by the user: the licence of the tower file's own
 SHIPPED_TOWERS_LICENCE = "synthetic sites written for twin, CC0-1.0"
 
 
-def _towers_licence(preset, towers_path: Path) -> str:
+def _towers_licence(preset: CityPreset, towers_path: Path) -> str:
     shipped = preset.towers_path()
     if shipped is not None and Path(towers_path).resolve() == shipped.resolve():
         return SHIPPED_TOWERS_LICENCE
@@ -62,8 +63,8 @@ class SceneResult:
     content_hash: str
 
 
-def load_area(src, towers_path: Path, config: IngestConfig, *, strict: bool = False) -> AreaBundle:
-    """Buildings, towers and frame for ``src`` (a :class:`twin.pipeline.BuildingSource`)."""
+def load_area(src: BuildingSource, towers_path: Path, config: IngestConfig, *, strict: bool = False) -> AreaBundle:
+    """Buildings, towers and frame for ``src``."""
     from twin.ingest.buildings import buildings_from_source
     from twin.ingest.towers import read_towers
 
@@ -73,10 +74,8 @@ def load_area(src, towers_path: Path, config: IngestConfig, *, strict: bool = Fa
 
     if src.kind == "city":
         # the embedded default: with no network a city preset uses the scene shipped in sionna-rt (DESIGN §4)
-        from twin.presets import get_preset
-
         try:
-            raw = read_osm_online(bbox=get_preset(src.value).bbox)
+            raw = read_osm_online(bbox=get_city(src.value).bbox)
         except TwinInputError as e:
             log.warning("OpenStreetMap is not reachable (%s); using the %s scene shipped with sionna-rt "
                         "(pass --offline to skip this attempt)", e.message.split(" (")[0], src.value)
@@ -89,7 +88,7 @@ def load_area(src, towers_path: Path, config: IngestConfig, *, strict: bool = Fa
         raw = read_buildings_file(src.value)
         building_source = f"file:{Path(src.value).name}"
     elif src.kind == "city":
-        clip_wgs = box(*get_preset(src.value).bbox)
+        clip_wgs = box(*get_city(src.value).bbox)
         building_source = f"osmnx:city:{src.value}"
     elif src.kind == "place":
         raw = read_osm_online(place=src.value)
@@ -119,14 +118,13 @@ def load_area(src, towers_path: Path, config: IngestConfig, *, strict: bool = Fa
 def _load_bundled(city: str, towers_path: Path, config: IngestConfig, *, strict: bool) -> AreaBundle:
     from twin.ingest.bundled import bundled_buildings, bundled_scene_info
     from twin.ingest.towers import read_towers
-    from twin.presets import get_preset
 
-    preset = get_preset(city)
-    info = bundled_scene_info(preset.bundled_scene)
+    preset = get_city(city)
+    info = bundled_scene_info(preset.name)
     frame = info.frame  # origin = the scene's (0, 0), anchored by the landmark (DESIGN §4)
     # materials keep their ITU type at every carrier: outside ITU-R P.2040's ranges the tracer extrapolates the
-    # fit (twin.render.itu) and the manifest lists where it does
-    bset, _ = bundled_buildings(preset.bundled_scene, config, frequency_hz=None)
+    # fit (twin.itu, applied by twin.render.itu) and the manifest lists where it does
+    bset, _ = bundled_buildings(preset.name, config, frequency_hz=None)
     b = np.array([g.bounds for g in bset.gdf["geometry_local"]])
     bounds_local = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max()))
     lon, lat = frame.to_wgs84([bounds_local[0], bounds_local[2]], [bounds_local[1], bounds_local[3]])
@@ -138,21 +136,6 @@ def _load_bundled(city: str, towers_path: Path, config: IngestConfig, *, strict:
                       bundled_xml=str(info.xml_path), towers_note=preset.towers_note,
                       licences={"scene": SIONNA_LICENCE, "buildings": "recovered from the Sionna RT scene meshes",
                                 "towers": _towers_licence(preset, towers_path)})
-
-
-def material_notes(materials, frequencies_hz) -> dict[str, list[float]]:
-    """ITU materials whose ITU-R P.2040 fit is extrapolated at some carrier: {material: [carriers in Hz]}."""
-    from twin.render.itu import itu_parameters
-
-    out: dict[str, list[float]] = {}
-    for mname in sorted(set(materials)):
-        try:
-            bad = [float(f) for f in sorted(set(frequencies_hz)) if itu_parameters(mname, float(f))[2]]
-        except ValueError:
-            continue
-        if bad:
-            out[mname] = bad
-    return out
 
 
 def towers_summary(towers) -> dict[str, Any]:
@@ -277,5 +260,4 @@ def write_geoparquet(gdf, path: Path, meta: dict[str, str]) -> None:
         pq.write_table(t, tmp)
 
 
-__all__ = ["AreaBundle", "load_area", "place_on_roofs", "scene_dir_hash", "write_bundle", "write_geoparquet"]
-_ = pa  # re-exported types used in annotations elsewhere
+__all__ = ["AreaBundle", "load_area", "place_on_roofs", "scene_dir_hash", "towers_summary", "write_bundle", "write_geoparquet"]

@@ -1,0 +1,239 @@
+"""The trace stage: receivers, task planning, the Dask job per task, shard writing and catalog registration.
+
+:func:`run_trace` is what ``twin build`` runs after ingest: it places (or reuses) the receivers, plans the
+trace tasks (:mod:`twin.render.plan`), skips those already in the catalog (resume), runs the rest as Dask tasks
+(:mod:`twin.cluster`) that each make one Sionna RT call (:func:`twin.render.trace.trace_links`), and writes and
+registers every shard (``cir/part-<task key>.parquet``) as it arrives. This module never goes online: a street
+graph for route receivers comes from the caller (``twin.ingest.streets``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from twin import cluster
+from twin.config import BuildConfig, TraceConfig, config_hash, to_dict
+from twin.errors import TwinInputError
+from twin.frame import LocalFrame
+from twin.io import atomic_path, write_json_atomic
+from twin.manifest import now_iso, read_manifest, set_stage
+from twin.render.plan import TraceTask, plan_trace_tasks
+from twin.schema import RECEIVER_SCHEMA, file_metadata
+
+PLAN_FILE = "render_plan.json"
+
+
+@dataclass
+class TraceResult:
+    """What a trace stage run did: links planned / traced / in the catalog, tasks total / skipped (resume)."""
+
+    root: Path
+    links_planned: int = 0
+    links_traced: int = 0
+    links_with_paths: int = 0
+    tasks_total: int = 0
+    tasks_skipped: int = 0
+    dry_run: bool = False
+    estimate_s: float | None = None
+
+
+def read_cells(root: Path) -> pd.DataFrame:
+    """The cells of a build (``towers.parquet`` without its geometry column)."""
+    t = pq.read_table(Path(root) / "towers.parquet")
+    cols = [c for c in t.column_names if c != "geometry"]
+    return t.select(cols).to_pandas()
+
+
+def ensure_receivers(
+    root: Path,
+    config: BuildConfig,
+    *,
+    street_graph: Callable[[], Any] | None = None,
+    on_placed: Callable[[pd.DataFrame], None] | None = None,
+) -> pd.DataFrame:
+    """Place receivers (or reuse ``receivers.parquet`` when the [receivers] config is unchanged).
+
+    ``street_graph``: called (only when receivers are placed in route mode) for a projected street graph, or
+    None for routes through the open space of the scene. ``on_placed(receivers)`` runs after a new placement
+    (previews).
+    """
+    from twin.render.receivers import make_receivers
+
+    path = root / "receivers.parquet"
+    h = config_hash(config.receivers)
+    if path.exists():
+        md = pq.read_schema(path).metadata or {}
+        if md.get(b"twin.config_hash", b"").decode() == h:
+            return pq.read_table(path).to_pandas()
+    m = read_manifest(root)
+    b = pq.read_table(root / "buildings.parquet", columns=["geometry_local"]).column("geometry_local").to_pylist()
+    import shapely
+
+    footprints = list(shapely.from_wkb(b))
+    bounds = tuple(m["area"]["bounds_local"])
+    frame = LocalFrame.from_dict(m["frame"])
+    graph = street_graph() if (street_graph is not None and config.receivers.mode == "route") else None
+    table = make_receivers(footprints, bounds, config.receivers, street_graph=graph, frame=frame)
+    meta = file_metadata(config_hash=h, scene_hash=m["scene"]["hash"], view="receivers", config=to_dict(config.receivers))
+    table = table.cast(RECEIVER_SCHEMA).replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    set_stage(root, "receivers", status="done", count=table.num_rows, mode=config.receivers.mode, config=to_dict(config.receivers))
+    out = table.to_pandas()
+    if on_placed is not None:
+        on_placed(out)
+    return out
+
+
+def run_trace(
+    root: Path,
+    config: BuildConfig,
+    *,
+    resume: bool = True,
+    dry_run: bool = False,
+    client=None,
+    street_graph: Callable[[], Any] | None = None,
+    on_receivers: Callable[[pd.DataFrame], None] | None = None,
+) -> TraceResult:
+    """Receivers, then every trace task not already in the catalog, as Dask tasks; shards streamed in."""
+    from twin.catalog import Catalog
+
+    root = Path(root)
+    m = read_manifest(root)
+    scene_hash = m["scene"]["hash"]
+    cells = read_cells(root)
+    if len(cells) == 0:
+        raise TwinInputError(
+            "no tower lies in the area: nothing to trace",
+            file=root / "towers.parquet",
+            fix="pass --towers with a CSV whose sites lie inside the area (see twin.json: stages.ingest.tower_rows)",
+        )
+    receivers = ensure_receivers(root, config, street_graph=street_graph, on_placed=on_receivers)
+    tasks = plan_trace_tasks(cells, receivers, config.trace, scene_hash=scene_hash, max_links=config.max_links)
+    plan_doc = {"created_at": now_iso(), "trace_config": to_dict(config.trace), "max_links": config.max_links,
+                "tasks": [dataclasses.asdict(t) for t in tasks]}
+    cat = Catalog(root)
+    done = cat.task_keys("cir") if resume else set()
+    todo = [t for t in tasks if t.key not in done or not (root / t.shard_relpath).exists()]
+    res = TraceResult(root, links_planned=sum(t.n_links for t in tasks), tasks_total=len(tasks), tasks_skipped=len(tasks) - len(todo))
+    if dry_run:
+        rate = _measured_rate(m)
+        res.dry_run = True
+        res.estimate_s = sum(t.n_links for t in todo) / rate if rate else None
+        return res
+    if todo or not (root / PLAN_FILE).exists():
+        write_json_atomic(root / PLAN_FILE, plan_doc)
+    set_stage(root, "trace", status="running", tasks=len(tasks), config=to_dict(config.trace))
+    t0 = time.perf_counter()
+    stats = execute_trace_tasks(root, todo, cells, receivers, config, manifest=m, client=client)
+    elapsed = time.perf_counter() - t0
+    res.links_traced = stats["links"]
+    entries = cat.entries(view="cir")
+    res.links_with_paths = int(sum(entries.column("rows").to_pylist())) if entries.num_rows else 0
+    info = {"status": "done", "tasks": len(tasks), "links_planned": res.links_planned, "links_with_paths": res.links_with_paths}
+    if stats["links"]:
+        info.update(last_run_links=stats["links"], last_run_seconds=round(elapsed, 2), links_per_s=round(stats["links"] / elapsed, 2))
+    set_stage(root, "trace", **info)
+    return res
+
+
+def execute_trace_tasks(
+    root: Path,
+    todo: list[TraceTask],
+    cells: pd.DataFrame,
+    receivers: pd.DataFrame,
+    config: BuildConfig,
+    *,
+    manifest: dict,
+    client=None,
+    progress: bool = True,
+) -> dict[str, int]:
+    """Run trace tasks as Dask jobs; each finished shard is written atomically and registered at once."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from twin.catalog import Catalog, write_shard
+
+    m = manifest
+    scene_hash = m["scene"]["hash"]
+    scene_xml = str((root / m["scene"]["xml"]).resolve())
+    trace_cfg = to_dict(config.trace)
+    cfg_hash = config_hash(config.trace)
+    bbox = tuple(m["area"]["bbox_wgs84"])
+    cat = Catalog(root)
+    cells_by_id = cells.set_index("cell_id", drop=False)
+    rx_by_id = receivers.set_index("rx_id", drop=False)
+    jobs = [
+        cluster.Job(
+            key=t.dask_key(),
+            fn=trace_job,
+            args=(scene_xml, cells_by_id.loc[list(t.cell_ids)].reset_index(drop=True),
+                  rx_by_id.loc[list(t.rx_ids)].reset_index(drop=True), config.trace, scene_hash),
+            weight=t.n_links,
+        )
+        for t in todo
+    ]
+    task_by_dask = {t.dask_key(): t for t in todo}
+    stats = {"links": 0, "rows": 0}
+    if not jobs:
+        return stats
+    t0 = time.perf_counter()
+
+    def on_result(job: cluster.Job, table: pa.Table) -> None:
+        t = task_by_dask[job.key]
+        meta = file_metadata(config_hash=cfg_hash, scene_hash=scene_hash, view="cir", config=trace_cfg, task_key=t.key)
+        meta["twin.rx_batch"] = str(t.rx_batch)
+        meta["twin.carrier_hz"] = repr(t.carrier_hz)
+        entry = write_shard(root, t.shard_relpath, table, view="cir", metadata=meta, task_key=t.key, dataset=m["name"], city=m["name"], bbox=bbox)
+        cat.register([entry])
+        stats["links"] += t.n_links
+        stats["rows"] += table.num_rows
+
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(cluster.dask_client(config.dask))
+        on_progress = None
+        if progress:
+            prog = stack.enter_context(Progress(
+                TextColumn("[bold]trace[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("links"),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
+            ))
+            bar = prog.add_task("trace", total=sum(j.weight for j in jobs), rate="")
+
+            def on_progress(job: cluster.Job) -> None:
+                el = time.perf_counter() - t0
+                prog.update(bar, advance=job.weight, rate=f"{stats['links'] / max(el, 1e-9):.1f} links/s")
+
+        cluster.run_jobs(client, jobs, on_result, retries=config.dask.retries, on_progress=on_progress)
+    return stats
+
+
+def _measured_rate(m: dict) -> float | None:
+    """Links/s of the last trace of this build (its own measurement), for --dry-run estimates."""
+    return m.get("stages", {}).get("trace", {}).get("links_per_s")
+
+
+def trace_job(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, config: TraceConfig, scene_hash: str) -> pa.Table:
+    """Runs on a Dask worker: one trace task (one PathSolver call per carrier batch) -> CIR rows."""
+    from twin.render.trace import trace_links
+
+    return trace_links(scene_xml, cells, receivers, config, scene_hash=scene_hash)
+
+
+__all__ = ["PLAN_FILE", "TraceResult", "ensure_receivers", "execute_trace_tasks", "read_cells", "run_trace", "trace_job"]
