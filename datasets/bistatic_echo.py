@@ -290,9 +290,17 @@ def delay_taps(a: np.ndarray, delay_samples: np.ndarray, ofdm: Numerology, num_t
     sin(N_a θ/2)/sin(θ/2), θ = 2π(l - d_p)/N_fft. An integer delay d gives h[d] = a exactly; taps are
     circular modulo N_fft.
     """
-    n, na = ofdm.fft_size, ofdm.num_subcarriers
     if len(a) == 0:
         return np.zeros(num_taps, np.complex128)
+    return kernel_matrix(ofdm, num_taps, delay_samples) @ np.asarray(a, np.complex128)
+
+
+def kernel_matrix(ofdm: Numerology, num_taps: int, delay_samples: np.ndarray) -> np.ndarray:
+    """(L, P): tap l's response to a unit path of delay d_p samples, (1/N_a) Σ_k e^{j2πk(l - d_p)/N_fft}.
+
+    The columns are the atoms of a leakage-aware (off-grid) dictionary; see :func:`delay_taps`.
+    """
+    n, na = ofdm.fft_size, ofdm.num_subcarriers
     k0 = -(na // 2)
     theta = 2 * np.pi * (np.arange(num_taps)[:, None] - np.asarray(delay_samples, np.float64)[None, :]) / n
     half = theta / 2
@@ -300,20 +308,7 @@ def delay_taps(a: np.ndarray, delay_samples: np.ndarray, ofdm: Numerology, num_t
     near = np.abs(s) < 1e-9
     ratio = np.where(near, na * np.cos(na * half) / np.where(near, np.cos(half), 1.0),
                      np.sin(na * half) / np.where(near, 1.0, s))
-    kern = np.exp(1j * theta * (k0 + (na - 1) / 2)) * ratio / na
-    return kern @ np.asarray(a, np.complex128)
-
-
-def noise_variance_per_tap(tx_power_dbm: float, config: BistaticEchoConfig) -> float:
-    """Tap-domain noise variance of the channel estimate (linear, relative to unit channel gain).
-
-    Per subcarrier the estimate's noise variance is N0·Δf·NF / (P_tx/N_a) (thermal kTB, TS 38.104 NF);
-    the 1/N_a-normalised IDFT divides it by N_a: σ²_tap = k T NF Δf / P_tx = kTB·NF/(P_tx N_a) with B = N_a Δf.
-    """
-    o = config.ofdm
-    p_w = 10 ** ((tx_power_dbm - 30) / 10)
-    nf = 10 ** (config.noise_figure_db / 10)
-    return BOLTZMANN * config.temperature_k * nf * o.subcarrier_spacing_hz / p_w
+    return np.exp(1j * theta * (k0 + (na - 1) / 2)) * ratio / na
 
 
 def on_grid_taps(a: np.ndarray, delay_samples: np.ndarray, ofdm: Numerology, num_taps: int) -> np.ndarray:
