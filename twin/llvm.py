@@ -86,6 +86,22 @@ def has_cuda() -> bool:
     return False
 
 
+def gpu_count() -> int:
+    """Number of CUDA devices the driver reports (0 without a driver or a device); honours CUDA_VISIBLE_DEVICES."""
+    import ctypes
+
+    for name in ("libcuda.so.1", "libcuda.so"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        n = ctypes.c_int(0)
+        if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(n)) != 0:
+            return 0
+        return int(n.value)
+    return 0
+
+
 def setup_mitsuba(prefer_cuda: bool = True) -> str:
     """Select the Mitsuba variant Sionna RT needs: CUDA when a GPU is present, LLVM otherwise. Returns it."""
     ensure_llvm_env()
