@@ -117,7 +117,8 @@ def doctor() -> None:
         t.add_row(k, v)
     t.add_row("libLLVM", f"{rep.llvm_path} (LLVM {rep.llvm_version})" if rep.llvm_path else "none")
     t.add_row("libLLVM note", rep.llvm_reason)
-    t.add_row("CUDA", "yes" if rep.cuda else "no")
+    t.add_row("CUDA", f"yes, {rep.gpus} GPU(s)" if rep.cuda else "no")
+    t.add_row("build layout", rep.layout)
     for var, status in rep.variants.items():
         t.add_row(f"variant {var}", status)
     out.print(t)
@@ -319,8 +320,19 @@ def bench_trace(
     naive_receivers: Annotated[int, typer.Option("--naive-receivers", help="Receivers for the naive moving-receiver loop.")] = 20,
     samples_per_src: Annotated[int | None, typer.Option("--samples-per-src")] = None,
     repeat: Annotated[int, typer.Option("--repeat", help="Alternating runs of each; the best is kept.")] = 7,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda: the Mitsuba variant of both sides.")] = "auto",
 ) -> None:
     """Pipeline (Dask, shards, catalog) vs bare Sionna PathSolver on the same scene, cells and receivers."""
+    import os
+
+    from twin.llvm import DEVICE_ENV, has_cuda
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise TwinInputError(f"unknown device {device!r}", field="--device", fix="one of auto, cpu, cuda")
+    if device == "cuda" and not has_cuda():
+        raise TwinInputError("no CUDA driver is visible on this machine", field="--device",
+                             fix="run on a GPU machine, or use --device cpu")
+    os.environ[DEVICE_ENV] = device  # the bench's Dask worker inherits it
     from twin.bench import bench_trace as run
 
     lines = run(n_cells=cells, n_receivers=receivers, naive_receivers=naive_receivers, samples_per_src=samples_per_src, repeat=repeat)
