@@ -76,7 +76,7 @@ TARGET_MODELS: dict[str, tuple[str, int]] = {
 
 @dataclass(frozen=True)
 class BistaticEchoConfig:
-    """Bistatic-echo settings; every default is documented in ``datasets/README_views2.md``.
+    """Bistatic-echo settings; every default is documented in ``datasets/bistatic_echo_and_tb_fingerprint.md``.
 
     ``numerology``: key of :data:`NUMEROLOGIES`. ``num_taps``: L delay taps kept (samples at f_s); None =
     N_CP - ``max_sto_samples``, the largest window with L + max STO <= N_CP (seed §III; 278 taps = 678 m of
