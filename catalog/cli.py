@@ -1,4 +1,4 @@
-"""``twin catalog ...``: list, show, verify, query and publish the catalog of a twin directory (DESIGN §7).
+"""``twin catalog ...``: list, show, verify, query and publish the catalog of a twin directory (docs/architecture.md "Catalog").
 
 Mounted by ``twin/cli.py`` as ``app.add_typer(catalog_app, name="catalog")``. User errors print one red
 line (plus the fix) on stderr and exit 2; ``verify`` exits 1 when it finds a problem.

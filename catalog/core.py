@@ -1,4 +1,4 @@
-"""The catalog of a twin directory (DESIGN §7): one Parquet row per shard, committed atomically.
+"""The catalog of a twin directory (docs/architecture.md "Catalog"): one Parquet row per shard, committed atomically.
 
 Layout under a twin directory ``root``::
 
@@ -60,7 +60,7 @@ SHARD_DIRS = ("cir", "views")
 _SNAPSHOT_RE = re.compile(r"^(\d{6,})-([0-9a-f]{32})\.parquet$")
 _VIEW_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-#: One row per shard. Column names are the catalog's contract (DESIGN §7).
+#: One row per shard. Column names are the catalog's contract (docs/architecture.md "Catalog").
 CATALOG_SCHEMA = pa.schema(
     [
         pa.field("dataset", pa.string()),  # build name, e.g. "paris"

@@ -1,4 +1,4 @@
-"""Publish a twin directory to any fsspec URL as a dataset (DESIGN §7).
+"""Publish a twin directory to any fsspec URL as a dataset (docs/architecture.md "Catalog").
 
 What is copied: every shard the catalog lists (CIR, views, the split table; orphans and temporary files are
 not), the current catalog snapshot (``catalog/snapshots/<name>``, ``catalog/catalog.parquet`` and the

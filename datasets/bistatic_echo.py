@@ -76,7 +76,7 @@ TARGET_MODELS: dict[str, tuple[str, int]] = {
 
 @dataclass(frozen=True)
 class BistaticEchoConfig:
-    """Bistatic-echo settings; every default is documented in ``datasets/README_views2.md``.
+    """Bistatic-echo settings; every default is documented in ``datasets/bistatic_echo_and_tb_fingerprint.md``.
 
     ``numerology``: key of :data:`NUMEROLOGIES`. ``num_taps``: L delay taps kept (samples at f_s); None =
     N_CP - ``max_sto_samples``, the largest window with L + max STO <= N_CP (seed §III; 278 taps = 678 m of
@@ -309,6 +309,18 @@ def kernel_matrix(ofdm: Numerology, num_taps: int, delay_samples: np.ndarray) ->
     ratio = np.where(near, na * np.cos(na * half) / np.where(near, np.cos(half), 1.0),
                      np.sin(na * half) / np.where(near, 1.0, s))
     return np.exp(1j * theta * (k0 + (na - 1) / 2)) * ratio / na
+
+
+def noise_variance_per_tap(tx_power_dbm: float, config: BistaticEchoConfig) -> float:
+    """Tap-domain noise variance of the channel estimate (linear, relative to unit channel gain).
+
+    Per subcarrier the estimate's noise variance is N0·Δf·NF / (P_tx/N_a) (thermal kTB, TS 38.104 NF);
+    the 1/N_a-normalised IDFT divides it by N_a: σ²_tap = k T NF Δf / P_tx = kTB·NF/(P_tx N_a) with B = N_a Δf.
+    """
+    o = config.ofdm
+    p_w = 10 ** ((tx_power_dbm - 30) / 10)
+    nf = 10 ** (config.noise_figure_db / 10)
+    return BOLTZMANN * config.temperature_k * nf * o.subcarrier_spacing_hz / p_w
 
 
 def on_grid_taps(a: np.ndarray, delay_samples: np.ndarray, ofdm: Numerology, num_taps: int) -> np.ndarray:

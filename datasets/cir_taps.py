@@ -39,18 +39,10 @@ import pyarrow as pa
 
 from twin.constants import SPEED_OF_LIGHT
 from twin.datasets.bench import BenchResult, register_bench
-from twin.datasets.ofdm import (
-    cell_attributes,
-    complex_to_pairs,
-    dbm_to_w,
-    first_path_delay_s,
-    link_rng,
-    paths_from_cir,
-    taps,
-    thermal_noise_w,
-    view_table,
-)
+from twin.datasets.channel import first_path_delay_s, paths_from_cir, taps
+from twin.datasets.noise import dbm_to_w, link_rng, thermal_noise_w
 from twin.datasets.registry import ViewInputs, register_view
+from twin.datasets.tables import cell_attributes, complex_to_pairs, view_table
 from twin.schema import tensor_array, tensor_field
 
 #: taps added after the largest delay in ``cover_scene`` mode (the sinc main lobe and its first side lobes)

@@ -36,21 +36,12 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-from twin.constants import BOLTZMANN
+from twin.constants import BOLTZMANN, SPEED_OF_LIGHT
 from twin.datasets.bench import BenchResult, register_bench
-from twin.datasets.ofdm import (
-    SPEED_OF_LIGHT,
-    cell_attributes,
-    cfr,
-    complex_to_pairs,
-    dbm_to_w,
-    first_path_delay_s,
-    link_rng,
-    paths_from_cir,
-    thermal_noise_w,
-    view_table,
-)
+from twin.datasets.channel import cfr, first_path_delay_s, paths_from_cir
+from twin.datasets.noise import dbm_to_w, link_rng, thermal_noise_w
 from twin.datasets.registry import ViewInputs, register_view
+from twin.datasets.tables import cell_attributes, complex_to_pairs, view_table
 from twin.schema import tensor_array, tensor_field
 
 

@@ -1,4 +1,4 @@
-"""Building footprints with heights and materials in the local frame (DESIGN §4).
+"""Building footprints with heights and materials in the local frame (docs/architecture.md "Ingest").
 
 :func:`buildings_from_source` turns OSM footprints (a file or a GeoDataFrame from :mod:`twin.ingest.osm`) into a
 :class:`BuildingSet`: repaired, clipped, tiny ones dropped, each with a height (metres) and an ITU material, in
@@ -93,7 +93,7 @@ def parse_levels(value) -> tuple[float | None, str]:
 
 
 def height_for_tags(tags, config: IngestConfig) -> tuple[float, str, str]:
-    """(height metres, source tag|levels|default, note) by the rules in the module docstring (DESIGN §4)."""
+    """(height metres, source tag|levels|default, note) by the rules in the module docstring (docs/architecture.md "Ingest")."""
     notes = []
     for key in ("height", "building:height"):
         h, why = parse_height_m(tags.get(key))

@@ -1,4 +1,4 @@
-"""Footprints and heights recovered from the city scenes that ship with sionna-rt (DESIGN §4, the offline default).
+"""Footprints and heights recovered from the city scenes that ship with sionna-rt (docs/architecture.md "Ingest", the offline default).
 
 The scenes (``sionna/rt/scenes/<name>/<name>.xml``) list one or a few PLY meshes per building object, named
 ``<object>-itu_<material>.ply`` (etoile, munich: walls marble, roofs metal) or ``<object>-wall.ply`` /

@@ -1,4 +1,4 @@
-"""Read OpenStreetMap building footprints (DESIGN §4): local .osm / .osm.pbf / GeoJSON / GeoParquet, or osmnx.
+"""Read OpenStreetMap building footprints (docs/architecture.md "Ingest"): local .osm / .osm.pbf / GeoJSON / GeoParquet, or osmnx.
 
 Every reader returns a GeoDataFrame in EPSG:4326 with one row per building footprint:
 

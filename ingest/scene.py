@@ -1,4 +1,4 @@
-"""Building footprints -> a Mitsuba scene (XML + binary PLY meshes) that ``sionna.rt.load_scene`` opens (DESIGN §4).
+"""Building footprints -> a Mitsuba scene (XML + binary PLY meshes) that ``sionna.rt.load_scene`` opens (docs/architecture.md "Ingest").
 
 Each footprint (holes included) is extruded into a closed prism: a wall quad on every edge of every ring (outer and
 inner), the roof and the floor triangulated with earcut (``mapbox_earcut``) with the inner rings as holes. Outer

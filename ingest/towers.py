@@ -1,4 +1,4 @@
-"""Read tower CSVs (CellMapper or OpenCelliD layout) into a cell table (DESIGN §4, columns: ``TOWER_COLUMNS``).
+"""Read tower CSVs (CellMapper or OpenCelliD layout) into a cell table (docs/architecture.md "Ingest", columns: ``TOWER_COLUMNS``).
 
 Layouts are detected by header (any case, any of the delimiters ``, ; tab |``), and a headerless 13/14-column
 OpenCelliD dump is recognised by its first field (GSM/UMTS/LTE/NR/CDMA). Optional columns in any layout:
@@ -454,7 +454,7 @@ def read_towers(
     default_earfcn: int | None = None,
     allow_empty_area: bool = False,
 ) -> TowerTable:
-    """Read a CellMapper or OpenCelliD tower CSV into a :class:`TowerTable` (DESIGN §4).
+    """Read a CellMapper or OpenCelliD tower CSV into a :class:`TowerTable` (docs/architecture.md "Ingest").
 
     ``frame``: local frame for x/y (metres); None leaves x/y NaN. ``config``: defaults (tx power dBm,
     bandwidth Hz, tilt degrees, site merge distance m); None uses ``IngestConfig()``. ``strict``: raise

@@ -1,4 +1,4 @@
-"""Reference ways of tracing the same links with plain Sionna RT, for ``twin bench trace`` (DESIGN §9).
+"""Reference ways of tracing the same links with plain Sionna RT, for ``twin bench trace`` (docs/architecture.md "Benches").
 
 * :func:`bare_sionna_links`: the way the Sionna RT documentation and tutorials do it: ``load_scene``, add a
   ``Transmitter`` per cell and a ``Receiver`` per point, one ``PathSolver()(scene, ...)`` call, then

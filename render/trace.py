@@ -1,11 +1,11 @@
 """Trace (cell, receiver) links with Sionna RT and return per-link CIR rows in ``twin.schema.CIR_SCHEMA``.
 
-One Sionna ``PathSolver`` call traces every cell x receiver pair of a call (DESIGN §5). The channel
+One Sionna ``PathSolver`` call traces every cell x receiver pair of a call (docs/architecture.md "Render"). The channel
 coefficients are Sionna's ``Paths.a`` for one reference element per side, with the cell's antenna pattern
 and orientation applied: ``sum(|a|^2)`` over the paths of a link is the link's path *gain* (linear, antenna
 gains included). The transmit power is NOT folded in: received power [dBm] = ``tx_power_dbm + path_gain_db``.
 The stored coefficients are baseband: Sionna's ``a`` times the carrier phase ``exp(-j 2 pi f_c tau)``
-(DESIGN §3), i.e. what ``Paths.cir()`` returns; the CIR of a link is h(t) = sum_i a_i delta(t - tau_i).
+(docs/architecture.md "Contracts"), i.e. what ``Paths.cir()`` returns; the CIR of a link is h(t) = sum_i a_i delta(t - tau_i).
 
 Orientation of a cell (3GPP TR 38.901 §7.1 rotation as implemented by Sionna: yaw about z, then pitch
 about y, then roll about x; a positive pitch turns the boresight below the horizon):
@@ -201,7 +201,7 @@ def _solve_batch(scene, cells: pd.DataFrame, rx_pos: np.ndarray, rx_vel: np.ndar
         a_re, a_im = (np.asarray(t.numpy()) for t in paths.a)  # [rx, rx_ant, tx, tx_ant, P]
         a = (a_re[:, 0, :, 0, :] + 1j * a_im[:, 0, :, 0, :]).astype(np.complex128)
         tau = np.asarray(paths.tau.numpy(), dtype=np.float64)  # [rx, tx, P]
-        # baseband coefficients with the carrier phase (DESIGN §3), as Sionna's Paths.cir() returns them
+        # baseband coefficients with the carrier phase (docs/architecture.md "Contracts"), as Sionna's Paths.cir() returns them
         a = a * np.exp(-2j * np.pi * float(cells["frequency_hz"].iloc[0]) * tau)
         out = {
             "a": a,

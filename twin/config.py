@@ -126,7 +126,7 @@ def positive(name: str, value: float, *, allow_zero: bool = False) -> None:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """Ingest (DESIGN §4). Heights in metres, frequencies in Hz."""
+    """Ingest (docs/architecture.md "Ingest"). Heights in metres, frequencies in Hz."""
 
     level_height_m: float = 3.0  # building:levels x this
     roof_height_m: float = 1.0  # added to levels-derived heights (roof slab / parapet)
@@ -153,7 +153,7 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class ReceiverConfig:
-    """Receivers (DESIGN §5): street-level points outside buildings."""
+    """Receivers (docs/architecture.md "Render"): street-level points outside buildings."""
 
     mode: typing.Literal["random", "grid", "route"] = "random"
     count: int = 200  # random: number of points; route: number of points over all routes
@@ -297,7 +297,7 @@ class DaskConfig:
 
     The default layout is deterministic: one single-threaded Dr.Jit per worker and one worker per core (one
     in all on a GPU machine), so the same inputs give byte-identical CIR shards (multithreaded diffraction
-    in Sionna RT is not reproducible; README, Guarantees).
+    in Sionna RT is not reproducible; README, Guarantees). Layout: docs/architecture.md "Render".
     """
 
     scheduler_address: str | None = None  # existing cluster; also DASK_SCHEDULER_ADDRESS

@@ -1,4 +1,4 @@
-"""Column names, types and units of every table the stages exchange (DESIGN §3). One place, one contract.
+"""Column names, types and units of every table the stages exchange (docs/architecture.md "Contracts"). One place, one contract.
 
 Units: metres (local frame: x east, y north, z up), seconds, Hz, dBm for power, dB for gains, radians for
 angles (theta from zenith, phi from +x, as Sionna) unless a name ends in ``_deg``.
@@ -141,7 +141,7 @@ INTERACTION_DIFFRACTION = 8
 
 
 def tensor_type(shape: Sequence[int], value_type: pa.DataType = pa.float32()) -> pa.DataType:
-    """Nested ``fixed_size_list`` type for a tensor of ``shape`` (DESIGN §3 "View shards").
+    """Nested ``fixed_size_list`` type for a tensor of ``shape`` (docs/architecture.md "Contracts").
 
     Complex tensors are stored with a trailing axis of 2 (re, im); include it in ``shape``.
     """
@@ -209,7 +209,7 @@ def file_metadata(
     config: Mapping[str, object] | None = None,
     task_key: str = "",
 ) -> dict[str, str]:
-    """Key-value metadata every Parquet file carries (DESIGN §3)."""
+    """Key-value metadata every Parquet file carries (docs/architecture.md "Contracts")."""
     from twin import __version__
 
     meta = {
