@@ -111,7 +111,8 @@ def score_snapshot(res: SnapshotResult, rows: list[dict], tap_tolerance: int, mi
         if r["tx_site"] != r["rx_site"] and pe.sto != int(r["sto_diff_samples"]):
             sto_err += 1
             err = True
-        near = (lambda t, s: any(abs(t - u) <= tap_tolerance for u in s))
+        def near(t, s):
+            return (any(abs(t - u) <= tap_tolerance for u in s))
         if any(not near(t, est) for t in t2) or any(not near(e, allp) for e in est):
             err = True
         strict &= est == allp and (r["tx_site"] == r["rx_site"] or pe.sto == int(r["sto_diff_samples"]))

@@ -10,8 +10,8 @@ import torch
 
 from twin.constants import SPEED_OF_LIGHT
 from twin.datasets.cir_taps import CirTapsConfig
-from twin.datasets.synthetic import make_cir_table, make_towers_table
 from twin.datasets.registry import ViewInputs, get_view
+from twin.datasets.synthetic import make_cir_table, make_towers_table
 
 
 @pytest.fixture(autouse=True)
