@@ -127,6 +127,24 @@ def local_workers(cfg: DaskConfig) -> int:
 
 
 @contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Start processes with SIGINT ignored (inherited across exec): Ctrl-C reaches the whole process group,
+    but only the driver should act on it (it closes the cluster, which stops the workers) and print one line,
+    not every worker and nanny its own KeyboardInterrupt traceback."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
 def dask_client(cfg: DaskConfig) -> Iterator[Client]:
     """A connected client: the configured/env scheduler, else a fresh LocalCluster closed on exit."""
     from twin.llvm import ensure_llvm_env
@@ -147,14 +165,15 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
             client.close()
         return
     log.info("%s", layout.describe())
-    cluster = LocalCluster(
-        n_workers=layout.workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",  # a free port: concurrent builds never collide
-        memory_limit=cfg.memory_limit,
-        silence_logs=logging.ERROR,
-    )
+    with _children_ignore_sigint():
+        cluster = LocalCluster(
+            n_workers=layout.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # a free port: concurrent builds never collide
+            memory_limit=cfg.memory_limit,
+            silence_logs=logging.ERROR,
+        )
     client = Client(cluster)
     log.info("Dask: %d local worker process(es), dashboard %s", layout.workers, client.dashboard_link)
     client.register_plugin(TwinWorkerPlugin(threads, gpus=layout.gpus))

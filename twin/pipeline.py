@@ -36,11 +36,13 @@ class BuildResult(TraceResult):
     note: str = ""
 
     def summary(self) -> str:
+        from rich.markup import escape
+
         if self.dry_run:
             est = (f", about {self.estimate_s:.0f} s at the rate this build measured before" if self.estimate_s
                    else " (no earlier trace of this build to time from; `twin bench trace` gives this machine's links/s)")
             return (f"dry run: {self.tasks_total} trace tasks ({self.tasks_skipped} already done), "
-                    f"{self.links_planned} links{est}; nothing traced" + (f"\n  note: {self.note}" if self.note else ""))
+                    f"{self.links_planned} links{est}; nothing traced" + (f"\n  note: {escape(self.note)}" if self.note else ""))
         s = (f"[green]built[/] {self.root}: {self.links_with_paths} links with paths in the catalog (CIR rows) of "
              f"{self.links_planned} tower-receiver pairs; this run traced {self.links_traced} pairs "
              f"({self.tasks_total - self.tasks_skipped} of {self.tasks_total} tasks, {self.tasks_skipped} already done) "
@@ -86,6 +88,11 @@ def run_build(
     tpath = towers_path(src, towers)
     if config.receivers.mode != "grid" and not dry_run:
         guards.check_receivers(config.receivers.count, config)
+    if dry_run and config.receivers.mode != "grid" and 0 < config.limits.max_receivers < config.receivers.count:
+        quick = _count_plan(src, tpath, config, root)  # over the cap: count the plan from the tower file alone
+        if quick is not None:
+            quick.seconds = time.perf_counter() - t0
+            return quick
     if dry_run and (overwrite or not root.exists()):
         # plan in a scratch copy: a dry run writes nothing under --out
         with tempfile.TemporaryDirectory(prefix="twin-dry-run-") as td:
@@ -118,6 +125,31 @@ def run_build(
         if not dry_run and views:
             res.views = run_views(root, views, config)
     res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _count_plan(src: BuildingSource, tpath: Path, config: BuildConfig, root: Path) -> BuildResult | None:
+    """The dry-run plan of a receiver set above ``[limits] max_receivers``, counted from the tower file and the
+    source's area (a city preset or a --bbox) without ingesting or placing anything; None for other sources."""
+    from shapely.geometry import box
+
+    from twin import guards
+    from twin.ingest.towers import read_towers
+
+    if src.kind == "city":
+        from twin.ingest.cities import get_city
+
+        bbox = get_city(src.value).bbox
+    elif src.bbox is not None:
+        bbox = src.bbox
+    else:
+        return None
+    cells = read_towers(tpath, None, config.ingest, area=box(*bbox), allow_empty_area=True).cells
+    n = config.receivers.count
+    est = guards.estimate_plan(n, cells.groupby("frequency_hz").size().tolist(), config)
+    res = BuildResult(root, links_planned=est.links, tasks_total=est.tasks, dry_run=True)
+    res.note = (f"{n:,} receivers x {est.cells} cells (counted from the tower file); above [limits] max_receivers = "
+                f"{config.limits.max_receivers:,}, so a build refuses it (exit 2)")
     return res
 
 
