@@ -2,12 +2,12 @@
 
 Scenario: the Paris preset (offline scene), random street-level receivers, folded_lte windows placed by the
 paper's training protocol (``truth_jitter``: true start ± uniform integer error, bound 10; 276-sample
-template, 286-sample windows, §6.1), spatially disjoint tile split. Methods on the same test rows: DeepSync
+template, 286-sample windows, §6.1), spatially disjoint 50-m tile split, 60/15/25 %. Methods on the same test rows: DeepSync
 (10 frames, bound 10), the matched filter with parabolic interpolation, and the ablations (1 frame; bounds 6
 and 40; fusion by concat / add / correlation). Localization of each test receiver by TDoA from DeepSync's and
 from the matched filter's offsets, and by RSSI trilateration (path-loss fit on train, same -70 dBm floor).
 
-Sizes (``--scale``): small — 40 receivers, reduced encoder widths, 15 epochs (CPU, minutes); paper — 600
+Sizes (``--scale``): small — 60 receivers, encoder widths 8/16/16, 20 epochs (CPU, minutes); paper — 600
 receivers, the encoder of §6.2 (32/64/128 channels), 60 epochs (meant for a GPU).
 """
 
@@ -24,7 +24,7 @@ from twin.baselines.reproduce import REPRODUCTIONS, Row
 from twin.baselines.runner import train
 
 SCALES = {
-    "small": {"receivers": 40, "epochs": 15, "channels": [16, 32, 32], "hidden": [64, 32], "samples_per_src": 10000,
+    "small": {"receivers": 60, "epochs": 20, "channels": [8, 16, 16], "hidden": [64, 32], "samples_per_src": 10000,
               "max_depth": 2},
     "paper": {"receivers": 600, "epochs": 60, "channels": [32, 64, 128], "hidden": [256, 64], "samples_per_src": 100000,
               "max_depth": 3},
@@ -78,7 +78,7 @@ def reproduce_deepsync(scale: str, out: Path, *, device: str = "cpu") -> list[Ro
               "--config", str(trace), "--views", "folded_lte")
     for b in (6, 40):
         _twin("view", "build", "folded_lte", str(build_dir), "--config", str(_view_toml(cfg_dir / f"v{b}.toml", b)))
-    _twin("split", str(build_dir), "--by", "tile")
+    _twin("split", str(build_dir), "--by", "tile", "--fractions", "0.6,0.15,0.25")
     variants = {b: _variant(build_dir, b) for b in (6, 10, 40)}
     base = {"epochs": sz["epochs"], "channels": sz["channels"], "hidden": sz["hidden"], "heads": 4}
     if scale == "small":
