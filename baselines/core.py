@@ -98,7 +98,11 @@ def resolve_device(device: str | None) -> str:
     from twin.errors import TwinInputError
 
     if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        # intra-op threads (TWIN_TORCH_THREADS, default 1): on a shared machine more threads than free cores
+        # make small convolutions several times slower (measured: 2 threads 8x slower on a loaded 2-core VM)
+        torch.set_num_threads(max(1, int(os.environ.get("TWIN_TORCH_THREADS", "1"))))
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise TwinInputError(f"device {device!r} asked for but CUDA is not available here", field="--device",
                              fix="use --device cpu (or auto)")

@@ -29,7 +29,7 @@ import numpy as np
 from twin.baselines import BASELINES
 from twin.baselines.core import Baseline, read_columns, tower_positions
 from twin.baselines.localize import tdoa_gauss_newton
-from twin.baselines.matched_filter import offset_frame
+from twin.baselines.matched_filter import crop_windows, offset_frame, test_crops
 from twin.baselines.wknn import position_frame
 from twin.constants import SPEED_OF_LIGHT
 
@@ -67,6 +67,11 @@ class DeepSyncConfig:
     max_steps: int = 0  # > 0: stop after this many optimiser steps
     row_scale: bool = True
     rx_height_m: float = 1.5  # receivers' height for TDoA (street level)
+    # > 0: the view stores wide windows (truth_jitter, error 0, margin >= crop_margin + crop_bound); every epoch
+    # cuts each training row again with a fresh coarse error in ±crop_bound (§8.2's protocol, as augmentation);
+    # test rows get one fixed cut per row (the matched filter's test_crops with the same settings)
+    crop_margin: int = 0
+    crop_bound: int = 10
 
     def __post_init__(self) -> None:
         if self.frames <= 0:
@@ -183,6 +188,10 @@ class DeepSync(Baseline):
 
         cfg = self.config
         cols = read_columns(train)
+        crop_rng = np.random.default_rng([self.seed, 5])
+        if cfg.crop_margin:
+            cols0 = cols
+            cols = crop_windows(cols0, cfg.crop_margin, cfg.crop_bound, crop_rng)
         w, t = self._inputs(cols)
         y = np.asarray(cols["true_offset_samples"], dtype=np.float64)
         if len(y) == 0:
@@ -195,7 +204,7 @@ class DeepSync(Baseline):
         Y = torch.as_tensor((y - self.stats["mu_y"]).astype(np.float32))
         vX = vP = vY = None
         if val is not None and len(val):
-            vc = read_columns(val)
+            vc = test_crops(read_columns(val), cfg.crop_margin, cfg.crop_bound)
             vw, vt = self._inputs(vc)
             vX, vP = self._norm(vw, vt)
             vY = torch.as_tensor((np.asarray(vc["true_offset_samples"]) - self.stats["mu_y"]).astype(np.float32))
@@ -217,6 +226,10 @@ class DeepSync(Baseline):
         while step < total:
             if step % per_epoch == 0:
                 perm = torch.randperm(n, generator=gen)
+                if cfg.crop_margin and step:  # a fresh coarse error per row and epoch
+                    cc = crop_windows(cols0, cfg.crop_margin, cfg.crop_bound, crop_rng)
+                    X, _ = self._norm(*self._inputs(cc))
+                    Y = torch.as_tensor((np.asarray(cc["true_offset_samples"]) - self.stats["mu_y"]).astype(np.float32))
             b = step % per_epoch
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             self.net.train()
@@ -259,7 +272,7 @@ class DeepSync(Baseline):
         return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
     def predict(self, test):
-        cols = read_columns(test)
+        cols = test_crops(read_columns(test), self.config.crop_margin, self.config.crop_bound)
         if len(cols["rx_id"]) == 0:
             return offset_frame(test, np.zeros(0), cols)
         w, t = self._inputs(cols)

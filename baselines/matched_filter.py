@@ -54,15 +54,64 @@ def correlate_windows(windows: np.ndarray, template: np.ndarray, frames: int | N
     return np.einsum("rlt,rt->rl", s[:, idx], t)
 
 
+def crop_windows(cols: dict, crop_margin: int, bound: int, rng: np.random.Generator) -> dict:
+    """DeepSync §8.2's coarse-error protocol on wide stored windows: each row's window is cut again to
+    template + 2·``crop_margin`` samples, starting ``crop_margin − e`` samples before the stored template start
+    (the window_start + round(true_offset) of a ``truth_jitter`` view with error 0), e uniform in [-bound, bound];
+    the labels move with the cut. Returns a copy of ``cols`` with ``windows``, ``true_offset_samples``,
+    ``window_start`` and ``coarse_error_samples`` replaced."""
+    w = np.asarray(cols["windows"])
+    T = np.asarray(cols["template"]).shape[1]
+    n, W = len(w), w.shape[2]
+    L = T + 2 * crop_margin
+    off = np.asarray(cols["true_offset_samples"], dtype=np.float64)
+    e = rng.integers(-bound, bound + 1, n)
+    c = np.rint(off).astype(np.int64) - crop_margin + e
+    if n and (c.min() < 0 or c.max() > W - L):
+        raise ValueError(f"stored windows of {W} samples cannot hold a {L}-sample cut with errors up to {bound}: "
+                         "build the view with a wider window_margin")
+    idx = c[:, None] + np.arange(L)[None, :]
+    out = dict(cols)
+    out["windows"] = np.take_along_axis(w, np.broadcast_to(idx[:, None, :], (n, w.shape[1], L)), axis=2)
+    out["true_offset_samples"] = off - c
+    out["window_start"] = np.asarray(cols["window_start"], dtype=np.int64) + c
+    out["coarse_error_samples"] = e
+    return out
+
+
+def test_crops(cols: dict, crop_margin: int, bound: int, seed: int = 12) -> dict:
+    """:func:`crop_windows` with errors fixed per row (seeded by the row's link_id): every method sees the
+    same test windows."""
+    if crop_margin <= 0:
+        return cols
+    link = np.asarray(cols["link_id"], dtype=np.uint64)
+    parts = []
+    for i in range(len(link)):
+        one = {k: (v[i : i + 1] if isinstance(v, np.ndarray | list) else v) for k, v in cols.items()}
+        parts.append(crop_windows(one, crop_margin, bound, np.random.default_rng([seed, int(link[i])])))
+    if not parts:
+        return cols
+    out = dict(cols)
+    for k in ("windows", "true_offset_samples", "window_start", "coarse_error_samples"):
+        out[k] = np.concatenate([p[k] for p in parts])
+    return out
+
+
 @dataclass(frozen=True)
 class MatchedFilterConfig:
-    """``[baselines.matched_filter]``: ``frames`` of each row summed (0: all the view has)."""
+    """``[baselines.matched_filter]``: ``frames`` of each row summed (0: all the view has); ``crop_margin`` > 0
+    cuts wide stored windows to template + 2·crop_margin with a coarse error in ±``crop_bound`` (fixed per
+    row, the same cut as DeepSync's test rows, :func:`test_crops`)."""
 
     frames: int = 0
+    crop_margin: int = 0
+    crop_bound: int = 10
 
     def __post_init__(self) -> None:
         if self.frames < 0:
             raise ValueError(f"frames must be >= 0, got {self.frames}")
+        if self.crop_margin < 0 or self.crop_bound < 0:
+            raise ValueError("crop_margin and crop_bound must be >= 0")
 
 
 def offset_frame(test, preds: np.ndarray, cols: dict) -> object:
@@ -97,7 +146,7 @@ class MatchedFilter(Baseline):
     paper = {"median_deepsync": PAPER_DEEPSYNC_MEDIAN_SAMPLES}
 
     def predict(self, test):
-        cols = read_columns(test)
+        cols = test_crops(read_columns(test), self.config.crop_margin, self.config.crop_bound)
         n = self.config.frames or None
         if len(cols["rx_id"]) == 0:
             return offset_frame(test, np.zeros(0), cols)
@@ -105,4 +154,5 @@ class MatchedFilter(Baseline):
         return offset_frame(test, parabolic_peak(r), cols)
 
 
-__all__ = ["MatchedFilter", "MatchedFilterConfig", "correlate_windows", "offset_frame", "parabolic_peak"]
+__all__ = ["MatchedFilter", "MatchedFilterConfig", "correlate_windows", "crop_windows", "offset_frame", "parabolic_peak",
+           "test_crops"]

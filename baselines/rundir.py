@@ -56,7 +56,8 @@ def dumps_toml(data: Mapping[str, Any]) -> str:
     lines: list[str] = []
 
     def table(prefix: str, d: Mapping[str, Any]) -> None:
-        scalars = {k: v for k, v in d.items() if not isinstance(v, Mapping)}
+        # TOML has no null: a None setting is left out (every optional setting defaults to None)
+        scalars = {k: v for k, v in d.items() if not isinstance(v, Mapping) and v is not None}
         subs = {k: v for k, v in d.items() if isinstance(v, Mapping)}
         if prefix and (scalars or not subs):
             lines.append(f"\n[{prefix}]")

@@ -4,7 +4,9 @@ directory files, the registries, checkpoints and resume, the matched filter's su
 from __future__ import annotations
 
 import json
+import tempfile
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,3 +168,55 @@ def test_results_writer(tmp_path):
     assert doc["paper"] == "p" and doc["scale"] == "small" and len(doc["rows"]) == 2
     assert set(doc["rows"][0]) >= {"experiment", "method", "metric", "unit", "ours", "paper", "run"}
     assert doc["rows"][1]["paper"] is None and "| offset | m | median | 0.5 | 0.239 |" in pm.read_text()
+
+
+class _Reader:
+    name = "synthetic"
+    build = None
+
+    def __init__(self, table):
+        self.table = table
+
+    def to_table(self):
+        return self.table
+
+
+def _fingerprint_table(points, cells):
+    """Per (receiver, cell) rows whose feature is a smooth function of the distance to the cell."""
+    import pyarrow as pa
+
+    from twin.schema import tensor_array, tensor_field
+
+    rows = {"rx_id": [], "tx_id": [], "rx_x": [], "rx_y": [], "rx_z": []}
+    feats = []
+    for r, p in enumerate(points):
+        for c, q in cells.items():
+            d = np.hypot(*(p - q))
+            rows["rx_id"].append(r)
+            rows["tx_id"].append(c)
+            rows["rx_x"].append(p[0])
+            rows["rx_y"].append(p[1])
+            rows["rx_z"].append(1.5)
+            feats.append([np.log(d + 1.0), np.exp(-d / 100.0)])
+    f = tensor_field("feat", (2,), ("k",))
+    cols = {k: pa.array(v) for k, v in rows.items()}
+    cols["feat"] = tensor_array(np.asarray(feats, dtype=np.float32), f)
+    return pa.table(cols)
+
+
+def test_wknn_fingerprinting_beats_the_mean_position():
+    from twin.baselines.core import RunContext
+    from twin.baselines.wknn import Wknn, WknnConfig
+
+    cells = {"a": np.array([0.0, 0.0]), "b": np.array([300.0, 0.0]), "c": np.array([0.0, 300.0])}
+    g = np.stack(np.meshgrid(np.arange(0, 300, 10.0), np.arange(0, 300, 10.0)), -1).reshape(-1, 2)
+    test_pts = RNG.uniform(20, 280, (40, 2))
+    m = Wknn(WknnConfig(view="synthetic", feature="feat", k=4))
+    m.fit(_Reader(_fingerprint_table(g, cells)), None, run=RunContext(Path(tempfile.mkdtemp()), show_progress=False))
+    df = m.predict(_Reader(_fingerprint_table(test_pts, cells)))
+    assert len(df) == 40 and {"rx_id", "pred_x", "true_x", "error"} <= set(df.columns)
+    mean_err = np.linalg.norm(test_pts - g.mean(axis=0), axis=1)
+    assert np.median(df["error"]) < 10.0 < np.median(mean_err)
+    m2 = Wknn(m.config)
+    m2.load_state_dict(m.state_dict())
+    np.testing.assert_allclose(m2.predict(_Reader(_fingerprint_table(test_pts, cells)))["pred_x"], df["pred_x"])

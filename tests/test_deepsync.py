@@ -87,3 +87,30 @@ def test_resume_continues_from_the_checkpoint(rows, tmp_path):
     ctx = RunContext(tmp_path / "b", checkpoint_every=5, resume=True, show_progress=False)
     rest.fit(_Reader(rows), None, run=ctx)
     assert [r["step"] for r in ctx.losses if r["split"] == "train"] == list(range(1, 11))
+
+
+def test_cuts_of_wide_windows_move_the_label_with_the_window():
+    from twin.baselines.matched_filter import crop_windows, test_crops
+    from twin.datasets.access import table_columns
+
+    cells = [dict(cell_id="c0", pci=10, bandwidth_hz=1.4e6, frequency_hz=1.8e9)]
+    links = [dict(link_id=r, tx_id="c0", rx_id=r, tau_s=[1e-6 * r], a=[3e-5], los=True, los_distance_m=300.0 * r)
+             for r in range(1, 6)]
+    vin = ViewInputs(cir=make_cir_table(links), towers=make_towers_table(cells),
+                     receivers=pa.table({"rx_id": pa.array([], pa.int64())}), scene_path="", seed=1, manifest={})
+    cfg = fl.FoldedLteConfig(num_frames=2, window_placement="truth_jitter", jitter_max_samples=0, window_margin=20,
+                             template_len=276)
+    cols = table_columns(get_view("folded_lte")(vin, cfg))
+    cut = crop_windows(cols, 5, 10, np.random.default_rng(0))
+    assert cut["windows"].shape == (5, 2, 286)
+    for i in range(5):
+        c = int(cut["window_start"][i] - cols["window_start"][i])
+        np.testing.assert_array_equal(cut["windows"][i], cols["windows"][i][:, c : c + 286])
+        assert cut["true_offset_samples"][i] == pytest.approx(cols["true_offset_samples"][i] - c)
+        assert abs(cut["coarse_error_samples"][i]) <= 10
+        # the label is still the true start inside the cut window
+        assert cut["window_start"][i] + cut["true_offset_samples"][i] == pytest.approx(cols["true_start_samples"][i])
+    a, b = test_crops(cols, 5, 10), test_crops(cols, 5, 10)
+    np.testing.assert_array_equal(a["window_start"], b["window_start"])
+    with pytest.raises(ValueError, match="wider window_margin"):
+        crop_windows(cols, 5, 40, np.random.default_rng(0))
