@@ -3,8 +3,8 @@
 Per link of the ``spike_train`` view, the first path's ToF is estimated off-grid (:mod:`twin.baselines.tof`) from
 
 - ``isla``: the spike-train's recovered subcarriers together with the plain narrowband channel of the same
-  capture (ISLA §10.2 C: ISLA combines them; the twin's two captures share timing and phase), each sample
-  weighted by its SNR (the spike-train's samples carry |G|² of the signal and P-fold folded chain noise);
+  capture (ISLA §10.2 C: ISLA combines them; the twin's two captures share timing and phase), as one coherent
+  set of samples;
 - ``isla_spike_only``: the recovered subcarriers alone (ISLA's "without combining with narrowband" ablation);
 - ``narrowband``: the central N/P subcarriers only (a plain 6.25 MHz receiver: ISLA's narrowband ablation);
 - ``full_band``: all N subcarriers (the 100 MHz upper bound);
@@ -26,7 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from twin.baselines import BASELINES
+from twin.baselines.core import Baseline, error_metrics
 from twin.baselines.tof import Capture, LocalizeConfig, TofConfig, estimate_tof, localize_pseudoranges
+from twin.baselines.wknn import position_frame
 from twin.constants import SPEED_OF_LIGHT
 
 #: ISLA's figures (paper column only). §10.2 C / Fig. 10(a-c): median localization error, metres, per testbed
@@ -82,21 +85,30 @@ def music_first_path(h: np.ndarray, idx: np.ndarray, df_hz: float, cfg: MusicCon
     k = int(np.clip(np.sum(w > cfg.order_ratio * np.median(w)), 1, max(1, L - 1)))
     es = v[:, :k]  # signal subspace: ||E_n^H a||² = ||a||² - ||E_s^H a||² for unit-norm a
     f_sub = idx[base] * df_hz
-    taus = np.arange(0.0, cfg.search_s, cfg.step_s)
-    spec = np.empty(len(taus))
-    for i0 in range(0, len(taus), 2048):
-        t = taus[i0:i0 + 2048]
+
+    def pseudo(t: np.ndarray) -> np.ndarray:
         a = np.exp(-2j * np.pi * np.outer(f_sub, t)) / np.sqrt(len(f_sub))
-        spec[i0:i0 + 2048] = 1.0 / np.maximum(1.0 - np.sum(np.abs(es.conj().T @ a) ** 2, axis=0), 1e-12)
+        return 1.0 / np.maximum(1.0 - np.sum(np.abs(es.conj().T @ a) ** 2, axis=0), 1e-12)
+
+    coarse = 4 * cfg.step_s  # coarse grid, then each candidate peak on the fine grid around it
+    taus = np.arange(0.0, cfg.search_s, coarse)
+    spec = np.concatenate([pseudo(taus[i0:i0 + 2048]) for i0 in range(0, len(taus), 2048)])
     peaks = np.flatnonzero((spec[1:-1] > spec[:-2]) & (spec[1:-1] >= spec[2:])) + 1
     if peaks.size == 0:
-        return float(taus[int(np.argmax(spec))])
-    peaks = peaks[np.argsort(spec[peaks])[::-1][:k]]
-    a = np.exp(-2j * np.pi * np.outer(idx * df_hz, taus[peaks]))
+        peaks = np.array([int(np.argmax(spec))])
+    peaks = peaks[np.argsort(spec[peaks])[::-1][: 2 * k]]
+    fine = []
+    for p in peaks:
+        t = taus[p] + np.arange(-4, 5) * cfg.step_s
+        sp = pseudo(t)
+        fine.append((t[int(np.argmax(sp))], sp.max()))
+    fine.sort(key=lambda v: -v[1])
+    tpk = np.array([v[0] for v in fine[:k]])
+    a = np.exp(-2j * np.pi * np.outer(idx * df_hz, tpk))
     amp, *_ = np.linalg.lstsq(a, h, rcond=None)
     pw = np.abs(amp) ** 2
     strong = pw >= pw.max() * 10 ** (-cfg.first_path_db / 10)
-    return float(taus[peaks][strong].min())
+    return float(tpk[strong].min())
 
 
 def view_settings(reader_or_meta) -> dict:
@@ -133,7 +145,12 @@ def link_tof(sample: dict, method: str, settings: dict, tof_cfg: TofConfig | Non
         return estimate_tof([Capture(sample["h_full"], np.arange(-n // 2, n // 2), df)], tof_cfg).first_path_s
     if method == "narrowband":
         return estimate_tof([Capture(sample["h_narrowband"], idx_nb, df)], tof_cfg).first_path_s
-    w_s, w_nb = sample_weights(sample["passed_gain_db"], settings)
+    # per-sample weights: the filter's |G|² within the spike-train samples (matters for the "mems" shape), the
+    # narrowband samples at the passband level. Not the inverse noise variances (:func:`sample_weights`): with
+    # those the narrowband's 13x larger weight makes the greedy search pick its coarse atoms and lose the spike
+    # train's resolution (measured: grating lobes at -45 / -90 m chosen as first paths on LOS links).
+    g2 = 10 ** (np.asarray(sample["passed_gain_db"], np.float64) / 10)
+    w_s, w_nb = g2 / g2.max(), 1.0
     if method == "isla_spike_only":
         return estimate_tof([Capture(sample["h_recovered"], idx_rec, df, w_s)], tof_cfg).first_path_s
     if method == "isla":
@@ -144,6 +161,21 @@ def link_tof(sample: dict, method: str, settings: dict, tof_cfg: TofConfig | Non
         return music_first_path(np.concatenate([sample["h_recovered"], sample["h_narrowband"]]),
                                 np.concatenate([idx_rec, idx_nb]), df, music_cfg)
     raise ValueError(f"unknown ISLA method {method!r}; one of {', '.join(METHODS)}")
+
+
+_TOF_CACHE: dict = {}
+
+
+def _cached_tof(sample: dict, method: str, settings: dict, tof_cfg, music_cfg) -> float:
+    """:func:`link_tof`, memoised per (link, method, settings) in this process: the anchor sets for K = 5 / 15 /
+    25 nest, so a reproduction estimates each link once per method."""
+    key = (int(sample["link_id"]), float(sample["timing_offset_s"]), method, json.dumps(settings, sort_keys=True),
+           repr(tof_cfg), repr(music_cfg))
+    if key not in _TOF_CACHE:
+        if len(_TOF_CACHE) > 200_000:
+            _TOF_CACHE.clear()
+        _TOF_CACHE[key] = link_tof(sample, method, settings, tof_cfg, music_cfg)
+    return _TOF_CACHE[key]
 
 
 def mast_key(x: float, y: float, z: float) -> tuple[int, int, int]:
@@ -183,7 +215,7 @@ def evaluate(samples: list[dict], settings: dict, method: str, anchors: int, *,
     chosen = select_anchors(meta, anchors)
     counts = chosen.groupby("rx_id").size()
     chosen = chosen[chosen.rx_id.isin(counts[counts >= min_anchors].index)].copy()
-    chosen["tof_hat_s"] = [link_tof(samples[i], method, settings, tof_cfg, music_cfg) for i in chosen.i]
+    chosen["tof_hat_s"] = [_cached_tof(samples[i], method, settings, tof_cfg, music_cfg) for i in chosen.i]
     rel_rows, fixes = [], []
     for rx, g in chosen.groupby("rx_id", sort=True):
         g = g.sort_values("anchor_rank")
@@ -202,3 +234,108 @@ def evaluate(samples: list[dict], settings: dict, method: str, anchors: int, *,
                           error=float(np.hypot(fix.xy[0] - ref.rx_x, fix.xy[1] - ref.rx_y)),
                           anchors=int(ok.sum()), anchors_used=int(fix.used.sum())))
     return IslaEval(pd.DataFrame(rel_rows), pd.DataFrame(fixes))
+
+
+# ------------------------------------------------------------------------------------------- registered
+
+
+@dataclass(frozen=True)
+class IslaConfig:
+    """``[baselines.isla]`` (and narrowband / full_band / music / isla_spike_only): ``anchors`` K, the strongest
+    masts per receiver (ISLA: 5 by default, 15 and 25 in Fig. 10(d)); ``min_anchors`` below which a receiver is
+    not located; ToF estimator, MUSIC and localization settings (see :class:`TofConfig`, :class:`MusicConfig`,
+    :class:`LocalizeConfig`)."""
+
+    anchors: int = 5
+    min_anchors: int = 4
+    max_paths: int = 8
+    first_path_db: float = 12.0
+    search_s: float = 8e-6
+    nlos_weight: float = 0.1
+    reject_m: float = 5.0
+    music_shifts: int = 8
+
+    def __post_init__(self) -> None:
+        if self.anchors < 3 or self.min_anchors < 3:
+            raise ValueError(f"anchors and min_anchors must be >= 3 (a TDoA fix), got {self.anchors}, "
+                             f"{self.min_anchors}")
+
+
+class _IslaMethod(Baseline):
+    """Base of the ISLA family: no training; per test receiver a TDoA fix from its K strongest masts."""
+
+    view = "spike_train"
+    task = "position"
+    unit = "m"
+    Config = IslaConfig
+    method = ""
+    paper: dict = {}
+
+    def predict(self, test):
+        cfg = self.config
+        settings = view_settings(test.schema)
+        samples = [test[i] for i in range(len(test))]
+        ev = evaluate(samples, settings, self.method, cfg.anchors, min_anchors=cfg.min_anchors,
+                      tof_cfg=TofConfig(max_paths=cfg.max_paths, first_path_db=cfg.first_path_db,
+                                        search_s=cfg.search_s),
+                      loc_cfg=LocalizeConfig(nlos_weight=cfg.nlos_weight, reject_m=cfg.reject_m),
+                      music_cfg=MusicConfig(shifts=cfg.music_shifts, search_s=cfg.search_s,
+                                            first_path_db=cfg.first_path_db))
+        self._links = ev.links
+        f = ev.fixes
+        if f.empty:
+            return pd.DataFrame({"rx_id": pd.Series([], dtype=np.int64), "error": pd.Series([], dtype=float)})
+        truth = np.column_stack([f.x, f.y, np.zeros(len(f))])
+        df = position_frame(f.rx_id.to_numpy(), f[["x_hat", "y_hat"]].to_numpy(), truth)
+        df["true_z"] = np.nan  # the fix is horizontal at the receiver's known height
+        df["anchors"] = f.anchors.to_numpy()
+        df["anchors_used"] = f.anchors_used.to_numpy()
+        return df
+
+    def extra_metrics(self, df) -> dict:
+        lk = getattr(self, "_links", pd.DataFrame())
+        if lk.empty:
+            return {"rel_tof_error_m": {}}
+        out = {"rel_tof_error_m": error_metrics(lk.error.to_numpy()),
+               "rel_tof_error_los_m": error_metrics(lk.error[lk.los].to_numpy()),
+               "anchors": self.config.anchors, "links": int(len(lk)),
+               "mean_anchors_used": float(df["anchors_used"].mean()) if len(df) else float("nan")}
+        return out
+
+
+@BASELINES.register("isla")
+class Isla(_IslaMethod):
+    """ISLA: spike-train recovered subcarriers + narrowband, off-grid first-path ToF, TDoA fix (position, m)."""
+
+    method = "isla"
+    paper = {"median_parking_lot_m": PAPER_MEDIAN_M["isla"][1], "median_campus_m": PAPER_MEDIAN_M["isla"][0]}
+
+
+@BASELINES.register("isla_spike_only")
+class IslaSpikeOnly(_IslaMethod):
+    """ISLA's ablation: the spike-train's recovered subcarriers alone (grating-lobe ambiguity of 1/ΔF)."""
+
+    method = "isla_spike_only"
+
+
+@BASELINES.register("narrowband")
+class Narrowband(_IslaMethod):
+    """ISLA's estimator on the central N/P subcarriers of a plain 6.25 MHz receiver (position, m)."""
+
+    method = "narrowband"
+    paper = {"median_parking_lot_m": PAPER_MEDIAN_M["narrowband"][1]}
+
+
+@BASELINES.register("full_band")
+class FullBand(_IslaMethod):
+    """ISLA's estimator on the full 100 MHz band (the upper bound; position, m)."""
+
+    method = "full_band"
+    paper = {"median_parking_lot_m": PAPER_MEDIAN_M["full_band"][1]}
+
+
+@BASELINES.register("music")
+class Music(_IslaMethod):
+    """MUSIC (SpotFi's ToF dimension, restructured smoothing) on ISLA's samples, TDoA fix (position, m)."""
+
+    method = "music"
