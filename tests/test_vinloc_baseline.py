@@ -132,7 +132,7 @@ def test_set_data_slots_follow_the_trp_list_and_test_subsets_are_fixed():
 
 
 def test_main_avenue_and_rooftop_sampling():
-    from twin.baselines.vinloc_scenarios import lining_buildings, main_avenue, uniform_in_polygons
+    from twin.reproductions.vinloc_scenarios import lining_buildings, main_avenue, uniform_in_polygons
 
     # a 30 m wide street heading east from a plaza at the origin, blocks on both sides, a block due north
     south = [shapely.box(x, -60, x + 40, -15) for x in range(130, 400, 50)]
@@ -152,9 +152,9 @@ def test_main_avenue_and_rooftop_sampling():
 
 
 def test_tower_csv_reads_back_as_40_ghz_nr_cells(tmp_path):
-    from twin.baselines.vinloc_scenarios import carrier_arfcn, write_tower_csv
     from twin.frame import LocalFrame
     from twin.ingest.arfcn import nr_arfcn_to_frequency_hz
+    from twin.reproductions.vinloc_scenarios import carrier_arfcn, write_tower_csv
 
     n = carrier_arfcn(40e9)
     assert abs(nr_arfcn_to_frequency_hz(n) - 40e9) < 1e6

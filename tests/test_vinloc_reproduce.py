@@ -10,7 +10,7 @@ import pytest
 
 def test_metric_rows_and_acceptance_note():
     from twin.baselines.vinloc import PAPER_TABLE2
-    from twin.baselines.vinloc_reproduce import _metric_rows, acceptance_note
+    from twin.reproductions.vinloc import _metric_rows, acceptance_note
 
     err = np.array([1.0, 2.0, 3.0, 4.0])
     rows = _metric_rows("s1 fixed", "vinloc", err, PAPER_TABLE2[("fixed", "vinloc")], "runs/x")
@@ -32,7 +32,7 @@ def test_metric_rows_and_acceptance_note():
 @pytest.mark.slow
 def test_reproduce_vinloc_tiny(tmp_path, monkeypatch):
     """Both scenarios built with twin (Paris preset, offline), every method trained for a step or two (~5 min)."""
-    import twin.baselines.vinloc_reproduce as vr
+    import twin.reproductions.vinloc as vr
 
     monkeypatch.setitem(vr.SIZES, "tiny", vr.Sizes(s1_receivers=40, s2_receivers=12, epochs=2, s2_epochs=1,
                                                    unet_base=4, samples_per_src=5000, threads=1))

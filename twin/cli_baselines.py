@@ -87,6 +87,7 @@ def register(app: typer.Typer, handle_errors, out) -> None:
         device: Annotated[str, typer.Option("--device", help="cpu | cuda | auto.")] = "cpu",
     ) -> None:
         """Build the paper's scenario, train its method and the comparisons, print ours beside the paper's."""
+        import twin.reproductions  # noqa: F401  (registers the reproductions that build scenarios themselves)
         from twin.baselines.reproduce import run_reproduction
 
         run_reproduction(paper, scale, repro_out, device=device, console=out)

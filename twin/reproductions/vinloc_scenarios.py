@@ -202,7 +202,7 @@ def write_receivers(root: Path, table, config) -> None:
     m = read_manifest(root)
     meta = file_metadata(config_hash=config_hash(config.receivers), scene_hash=m["scene"]["hash"],
                          view="receivers", config=to_dict(config.receivers))
-    meta["twin.receivers_source"] = "twin.baselines.vinloc_scenarios (street region)"
+    meta["twin.receivers_source"] = "twin.reproductions.vinloc_scenarios (street region)"
     pq.write_table(table.select(RECEIVER_SCHEMA.names).cast(RECEIVER_SCHEMA).replace_schema_metadata(meta),
                    root / "receivers.parquet")
     set_stage(root, "receivers", status="done", count=table.num_rows, mode="region",

@@ -128,8 +128,8 @@ def acceptance_note(rmse: dict[tuple[str, str], float]) -> str:
 @REPRODUCTIONS.register("vinloc")
 def reproduce_vinloc(scale: str, out: Path, *, device: str = "cpu") -> list[Row]:
     from twin.baselines.runner import train
-    from twin.baselines.vinloc_scenarios import ScenarioSpec, build_scenario
     from twin.datasets.splits import SplitConfig, write_split
+    from twin.reproductions.vinloc_scenarios import ScenarioSpec, build_scenario
 
     sz = SIZES[scale]
     out = Path(out)
