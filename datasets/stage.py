@@ -151,10 +151,11 @@ def view_job(name: str, vcfg: Any, shard_paths: list[str], root: str, rx_ids: li
     import pyarrow.compute as pc
 
     from twin.datasets.registry import ViewInputs, get_view
+    from twin.geo import without_geometry
 
     view = get_view(name)
     cir = pa.concat_tables([pq.read_table(p) for p in shard_paths]) if shard_paths else pa.table({})
-    rx = pq.read_table(Path(root) / "receivers.parquet")
+    rx = without_geometry(pq.read_table(Path(root) / "receivers.parquet"))
     if rx_ids:
         mask = pc.is_in(rx.column("rx_id"), value_set=pa.array(rx_ids, pa.int64()))
         rx = rx.filter(mask)

@@ -89,7 +89,7 @@ def _ingest_into(root: Path, name: str, src: BuildingSource, towers_path: Path, 
     from twin.ingest import area
     from twin.itu import material_notes
 
-    console = Console(stderr=True, soft_wrap=True)
+    console = Console(stderr=True, soft_wrap=True, emoji=False)
     t0 = time.perf_counter()
     with console.status(f"ingest {name}: buildings ..."):
         bundle = area.load_area(src, towers_path, config.ingest, strict=strict)

@@ -26,8 +26,10 @@ from twin import cluster
 from twin.config import BuildConfig, TraceConfig, config_hash, to_dict
 from twin.errors import TwinInputError
 from twin.frame import LocalFrame
+from twin.geo import with_point_geometry, without_geometry
 from twin.io import atomic_path, write_json_atomic
 from twin.manifest import now_iso, read_manifest, set_stage
+from twin.render.bundle import SceneBundle, local_scene, pack_scene
 from twin.render.plan import TraceTask, plan_trace_tasks
 from twin.schema import RECEIVER_SCHEMA, file_metadata
 
@@ -76,7 +78,7 @@ def ensure_receivers(
     if path.exists():
         md = pq.read_schema(path).metadata or {}
         if md.get(b"twin.config_hash", b"").decode() == h:
-            return pq.read_table(path).to_pandas()
+            return without_geometry(pq.read_table(path)).to_pandas()
     m = read_manifest(root)
     b = pq.read_table(root / "buildings.parquet", columns=["geometry_local"]).column("geometry_local").to_pylist()
     import shapely
@@ -88,8 +90,8 @@ def ensure_receivers(
     table = make_receivers(footprints, bounds, config.receivers, street_graph=graph, frame=frame)
     meta = file_metadata(config_hash=h, scene_hash=m["scene"]["hash"], view="receivers", config=to_dict(config.receivers))
     table = table.cast(RECEIVER_SCHEMA).replace_schema_metadata(meta)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    with atomic_path(path) as tmp:  # GeoParquet: EPSG:4326 points beside x, y, z
+        pq.write_table(with_point_geometry(table, frame), tmp)
     set_stage(root, "receivers", status="done", count=table.num_rows, mode=config.receivers.mode, config=to_dict(config.receivers))
     out = table.to_pandas()
     if on_placed is not None:
@@ -219,19 +221,9 @@ def execute_trace_tasks(
     cat = Catalog(root)
     cells_by_id = cells.set_index("cell_id", drop=False)
     rx_by_id = receivers.set_index("rx_id", drop=False)
-    jobs = [
-        cluster.Job(
-            key=t.dask_key(),
-            fn=trace_job,
-            args=(scene_xml, cells_by_id.loc[list(t.cell_ids)].reset_index(drop=True),
-                  rx_by_id.loc[list(t.rx_ids)].reset_index(drop=True), config.trace, scene_hash),
-            weight=t.n_links,
-        )
-        for t in todo
-    ]
     task_by_dask = {t.dask_key(): t for t in todo}
     stats = {"links": 0, "rows": 0}
-    if not jobs:
+    if not todo:
         return stats
     t0 = time.perf_counter()
 
@@ -248,6 +240,18 @@ def execute_trace_tasks(
     with contextlib.ExitStack() as stack:
         if client is None:
             client = stack.enter_context(cluster.dask_client(config.dask))
+        # the scene travels with the tasks (once per worker): workers need not see the build directory
+        bundle = client.scatter(pack_scene(scene_xml), broadcast=False, hash=False)
+        jobs = [
+            cluster.Job(
+                key=t.dask_key(),
+                fn=trace_job,
+                args=(scene_xml, cells_by_id.loc[list(t.cell_ids)].reset_index(drop=True),
+                      rx_by_id.loc[list(t.rx_ids)].reset_index(drop=True), config.trace, scene_hash, bundle),
+                weight=t.n_links,
+            )
+            for t in todo
+        ]
         on_progress = None
         if progress:
             prog = stack.enter_context(Progress(
@@ -269,11 +273,17 @@ def _measured_rate(m: dict) -> float | None:
     return m.get("stages", {}).get("trace", {}).get("links_per_s")
 
 
-def trace_job(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, config: TraceConfig, scene_hash: str) -> pa.Table:
-    """Runs on a Dask worker: one trace task (one PathSolver call per carrier batch) -> CIR rows."""
+def trace_job(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, config: TraceConfig, scene_hash: str,
+              bundle: SceneBundle | None = None) -> pa.Table:
+    """Runs on a Dask worker: one trace task (one PathSolver call per carrier batch) -> CIR rows.
+
+    ``scene_xml`` is the client's path; a worker that does not see it (or sees other content) loads ``bundle``,
+    unpacked once per machine (:func:`twin.render.bundle.local_scene`).
+    """
     from twin.render.trace import trace_links
 
-    return trace_links(scene_xml, cells, receivers, config, scene_hash=scene_hash)
+    xml = local_scene(scene_xml, bundle.content_hash, bundle) if bundle is not None else scene_xml
+    return trace_links(xml, cells, receivers, config, scene_hash=scene_hash)
 
 
 __all__ = ["PLAN_FILE", "TraceResult", "check_same_config", "ensure_receivers", "execute_trace_tasks", "read_cells", "run_trace", "trace_job"]

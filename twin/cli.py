@@ -19,17 +19,21 @@ from rich.table import Table
 
 from twin.errors import TwinError, TwinInputError
 
-console = Console(stderr=True, soft_wrap=True)  # messages stay on one line: paths can be copied
-out = Console(soft_wrap=True)
+# messages stay on one line (paths can be copied); no :emoji: codes: a CSV header ":x:" stays ":x:"
+console = Console(stderr=True, soft_wrap=True, emoji=False)
+out = Console(soft_wrap=True, emoji=False)
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="Ray-traced digital twins of real cities: OpenStreetMap + tower CSVs -> Sionna RT -> CIR Parquet -> views.",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain text: "[ingest]" in a help string is shown, not parsed as markup
 )
-view_app = typer.Typer(no_args_is_help=True, help="List views and build them on an existing twin directory.")
-bench_app = typer.Typer(no_args_is_help=True, help="Speed measured as ratios against the bare libraries, in one run.")
+view_app = typer.Typer(no_args_is_help=True, help="List views and build them on an existing twin directory.",
+                       rich_markup_mode=None)
+bench_app = typer.Typer(no_args_is_help=True, help="Speed measured as ratios against the bare libraries, in one run.",
+                        rich_markup_mode=None)
 app.add_typer(view_app, name="view")
 app.add_typer(bench_app, name="bench")
 
@@ -71,14 +75,26 @@ def _escape(s: str) -> str:
     return escape(s)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from twin import __version__
+
+        out.print(f"twin {__version__}", highlight=False, markup=False)
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-v info, -vv debug).")] = 0,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     from rich.logging import RichHandler
 
     handler = RichHandler(console=console, show_path=False, level=level)
+    if verbose == 1:  # -v: twin's own INFO records; other libraries (Dask, tornado, ...) only from WARNING up
+        handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name == "twin" or r.name.startswith("twin."))
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
     # Dask's own loggers are chatty at INFO; keep them to warnings unless -vv
     for name in ("distributed", "tornado", "bokeh", "asyncio"):
@@ -101,7 +117,8 @@ def doctor() -> None:
         t.add_row(k, v)
     t.add_row("libLLVM", f"{rep.llvm_path} (LLVM {rep.llvm_version})" if rep.llvm_path else "none")
     t.add_row("libLLVM note", rep.llvm_reason)
-    t.add_row("CUDA", "yes" if rep.cuda else "no")
+    t.add_row("CUDA", f"yes, {rep.gpus} GPU(s)" if rep.cuda else "no")
+    t.add_row("build layout", rep.layout)
     for var, status in rep.variants.items():
         t.add_row(f"variant {var}", status)
     out.print(t)
@@ -303,8 +320,19 @@ def bench_trace(
     naive_receivers: Annotated[int, typer.Option("--naive-receivers", help="Receivers for the naive moving-receiver loop.")] = 20,
     samples_per_src: Annotated[int | None, typer.Option("--samples-per-src")] = None,
     repeat: Annotated[int, typer.Option("--repeat", help="Alternating runs of each; the best is kept.")] = 7,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda: the Mitsuba variant of both sides.")] = "auto",
 ) -> None:
     """Pipeline (Dask, shards, catalog) vs bare Sionna PathSolver on the same scene, cells and receivers."""
+    import os
+
+    from twin.llvm import DEVICE_ENV, has_cuda
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise TwinInputError(f"unknown device {device!r}", field="--device", fix="one of auto, cpu, cuda")
+    if device == "cuda" and not has_cuda():
+        raise TwinInputError("no CUDA driver is visible on this machine", field="--device",
+                             fix="run on a GPU machine, or use --device cpu")
+    os.environ[DEVICE_ENV] = device  # the bench's Dask worker inherits it
     from twin.bench import bench_trace as run
 
     lines = run(n_cells=cells, n_receivers=receivers, naive_receivers=naive_receivers, samples_per_src=samples_per_src, repeat=repeat)
@@ -356,6 +384,10 @@ _register_baselines(app, handle_errors, out)
 from twin.bench_scale import register as _register_scale  # noqa: E402  (twin bench scale)
 
 _register_scale(bench_app, handle_errors, out)
+
+from twin.report_cli import register as _register_report  # noqa: E402  (twin report)
+
+_register_report(app, handle_errors, out)
 
 
 def main() -> None:

@@ -126,7 +126,7 @@ def positive(name: str, value: float, *, allow_zero: bool = False) -> None:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """Ingest (DESIGN §4). Heights in metres, frequencies in Hz."""
+    """Ingest (docs/architecture.md "Ingest"). Heights in metres, frequencies in Hz."""
 
     level_height_m: float = 3.0  # building:levels x this
     roof_height_m: float = 1.0  # added to levels-derived heights (roof slab / parapet)
@@ -153,7 +153,7 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class ReceiverConfig:
-    """Receivers (DESIGN §5): street-level points outside buildings."""
+    """Receivers (docs/architecture.md "Render"): street-level points outside buildings."""
 
     mode: typing.Literal["random", "grid", "route"] = "random"
     count: int = 200  # random: number of points; route: number of points over all routes
@@ -181,8 +181,45 @@ POLARIZATIONS = ("V", "H", "VH", "cross")
 
 
 @dataclass(frozen=True)
+class SolverSettings:
+    """The keyword arguments of Sionna RT's ``PathSolver.__call__``, one field each, with Sionna's defaults.
+
+    The one settings object of every ``PathSolver`` call: the trace stage (:meth:`TraceConfig.solver_settings`),
+    ``twin bench trace`` and the bistatic-echo view. ``max_depth``: interactions per path;
+    ``max_num_paths_per_src``: path buffer per source; ``samples_per_src``: rays shot per source;
+    ``synthetic_array``: one element per side, arrays applied synthetically; the interaction switches as
+    Sionna names them; ``diffraction_lit_region``: keep diffracted paths in the lit region; ``seed``: the
+    solver's random seed.
+    """
+
+    max_depth: int = 3
+    max_num_paths_per_src: int = 1_000_000
+    samples_per_src: int = 1_000_000
+    synthetic_array: bool = True
+    los: bool = True
+    specular_reflection: bool = True
+    diffuse_reflection: bool = False
+    refraction: bool = True
+    diffraction: bool = False
+    edge_diffraction: bool = False
+    diffraction_lit_region: bool = True
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        positive("max_depth", self.max_depth, allow_zero=True)
+        positive("max_num_paths_per_src", self.max_num_paths_per_src)
+        positive("samples_per_src", self.samples_per_src)
+        positive("seed", self.seed, allow_zero=True)
+
+    def kwargs(self) -> dict[str, Any]:
+        """``PathSolver()(scene, **settings.kwargs())``."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class TraceConfig:
-    """Sionna RT ``PathSolver`` settings (DESIGN §5). Defaults measured on a 2-core CPU, etoile scene."""
+    """The trace stage: Sionna RT ``PathSolver`` settings, task sizes, antennas. Defaults measured on a 2-core
+    CPU, etoile scene."""
 
     max_depth: int = 3
     samples_per_src: int = 100_000  # ~94% of the paths of 1e7 at a tenth of the cost of 1e6
@@ -194,6 +231,7 @@ class TraceConfig:
     refraction: bool = True
     diffraction: bool = True  # etoile, 10 receivers: links with paths 27% -> 56% of pairs, at ~2x the cost
     edge_diffraction: bool = False
+    diffraction_lit_region: bool = True  # diffracted paths in the lit region too (Sionna's default)
     seed: int = 42
     cells_per_task: int = 8  # cells that share a carrier, traced in one PathSolver call
     receivers_per_task: int = 256
@@ -212,6 +250,23 @@ class TraceConfig:
                            ("polarization", POLARIZATIONS)):
             if getattr(self, n) not in allowed:
                 raise ValueError(f"{n} must be one of {', '.join(allowed)}, got {getattr(self, n)!r}")
+
+    def solver_settings(self) -> SolverSettings:
+        """The ``PathSolver`` arguments of this config (synthetic arrays: one element per side)."""
+        return SolverSettings(
+            max_depth=self.max_depth,
+            max_num_paths_per_src=self.max_num_paths_per_src,
+            samples_per_src=self.samples_per_src,
+            synthetic_array=True,
+            los=self.los,
+            specular_reflection=self.specular_reflection,
+            diffuse_reflection=self.diffuse_reflection,
+            refraction=self.refraction,
+            diffraction=self.diffraction,
+            edge_diffraction=self.edge_diffraction,
+            diffraction_lit_region=self.diffraction_lit_region,
+            seed=self.seed,
+        )
 
 
 _ADDRESS_RE = re.compile(r"^(tcp|tls|ws|wss|ucx|inproc)://[^\s/]+(:\d{1,5})?/?$")
@@ -242,7 +297,7 @@ class DaskConfig:
 
     The default layout is deterministic: one single-threaded Dr.Jit per worker and one worker per core (one
     in all on a GPU machine), so the same inputs give byte-identical CIR shards (multithreaded diffraction
-    in Sionna RT is not reproducible; README, Guarantees).
+    in Sionna RT is not reproducible; README, Guarantees). Layout: docs/architecture.md "Render".
     """
 
     scheduler_address: str | None = None  # existing cluster; also DASK_SCHEDULER_ADDRESS
