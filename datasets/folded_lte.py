@@ -53,19 +53,12 @@ import numpy as np
 import pyarrow as pa
 import scipy.fft as sfft
 
+from twin.constants import SPEED_OF_LIGHT
 from twin.datasets import lte
-from twin.datasets.ofdm import (
-    SPEED_OF_LIGHT,
-    cell_attributes,
-    cfr,
-    dbm_to_w,
-    first_path_delay_s,
-    link_rng,
-    paths_from_cir,
-    thermal_noise_w,
-    view_table,
-)
+from twin.datasets.channel import cfr, first_path_delay_s, paths_from_cir
+from twin.datasets.noise import dbm_to_w, link_rng, thermal_noise_w
 from twin.datasets.registry import ViewInputs, register_view
+from twin.datasets.tables import cell_attributes, view_table
 from twin.errors import TwinInputError
 from twin.schema import tensor_array, tensor_field
 

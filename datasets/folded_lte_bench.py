@@ -16,14 +16,14 @@ from twin.datasets.registry import ViewInputs
 def bench(quick: bool = False) -> list[BenchResult]:
     """The folded-LTE view on synthetic 20-path CIRs (4 co-channel 10 MHz cells per receiver, 10 frames),
     beside the cost per link of tracing them (Sionna RT, street canyon, TraceConfig's depth 3 and 1e5 samples)."""
-    from twin.datasets.spike_train import _best_of, sionna_reference_paths, synthetic_cir
+    from twin.datasets.spike_train import best_of, sionna_reference_paths, synthetic_cir
 
     nl = 8 if quick else 32
     cir, towers = synthetic_cir(nl, 20, carrier_hz=2.1e9)
     vin = ViewInputs(cir=cir, towers=towers, receivers=pa.table({"rx_id": pa.array([], pa.int64())}),
                      scene_path="", seed=1, manifest={})
     cfg = FoldedLteConfig()
-    t = _best_of(lambda: VIEW(vin, cfg), 1 if quick else 2)
+    t = best_of(lambda: VIEW(vin, cfg), 1 if quick else 2)
     n_rx = 16 if quick else 64
     sionna_reference_paths(4, max_depth=3)  # scene load + JIT warm-up
     t0 = time.perf_counter()

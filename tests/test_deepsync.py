@@ -10,8 +10,8 @@ import pytest
 from twin.baselines.core import RunContext, seed_everything
 from twin.baselines.deepsync import DeepSync, DeepSyncConfig, _net
 from twin.datasets import folded_lte as fl
-from twin.datasets.ofdm import make_cir_table, make_towers_table
 from twin.datasets.registry import ViewInputs, get_view
+from twin.datasets.synthetic import make_cir_table, make_towers_table
 
 
 class _Reader:
