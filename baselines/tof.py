@@ -160,15 +160,15 @@ def estimate_tof(captures: list[Capture], config: TofConfig | None = None) -> To
         left = sum(float(np.sum(w * np.abs(r) ** 2)) for w, r in zip(ws, res, strict=True))
         if left < energy * 10 ** (-cfg.stop_db / 10):
             break
-    t = np.array(taus)
+    tau_arr = np.array(taus)
     # path powers from the widest capture: a narrower one cannot separate close paths (its LS amplitudes for
     # two delays inside one of its resolution cells are ill-conditioned)
     widest = int(np.argmax([np.ptp(c.idx) for c in caps]))
-    pw = np.abs(amps[widest]) ** 2
+    pw: np.ndarray = np.asarray(np.abs(amps[widest]) ** 2)
     strong = pw >= pw.max() * 10 ** (-cfg.first_path_db / 10)
-    first = float(t[strong].min())
-    order = np.argsort(t)
-    return TofResult(first, t[order], pw[order])
+    first = float(tau_arr[strong].min())
+    order = np.argsort(tau_arr)
+    return TofResult(first, tau_arr[order], pw[order])
 
 
 # -------------------------------------------------------------------------------------------- localization

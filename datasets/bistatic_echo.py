@@ -33,13 +33,11 @@ import numpy as np
 import pyarrow as pa
 
 from twin.config import positive
+from twin.constants import BOLTZMANN, SPEED_OF_LIGHT
 from twin.datasets.bench import BenchResult, register_bench
 from twin.datasets.registry import ViewInputs, register_view
 from twin.errors import TwinInputError
 from twin.schema import META_VIEW, tensor_array, tensor_field
-
-SPEED_OF_LIGHT = 299_792_458.0  # m/s
-BOLTZMANN = 1.380649e-23  # J/K
 
 PATH_TYPE_I, PATH_TYPE_II, PATH_TYPE_III = 1, 2, 3
 _SENSING = 16  # sionna.rt.constants.InteractionType.SENSING
@@ -78,7 +76,7 @@ TARGET_MODELS: dict[str, tuple[str, int]] = {
 
 @dataclass(frozen=True)
 class BistaticEchoConfig:
-    """Bistatic-echo settings; every default is documented in ``datasets/README_views2.md``.
+    """Bistatic-echo settings; every default is documented in ``datasets/bistatic_echo_and_tb_fingerprint.md``.
 
     ``numerology``: key of :data:`NUMEROLOGIES`. ``num_taps``: L delay taps kept (samples at f_s); None =
     N_CP - ``max_sto_samples``, the largest window with L + max STO <= N_CP (seed §III; 278 taps = 678 m of
@@ -292,9 +290,17 @@ def delay_taps(a: np.ndarray, delay_samples: np.ndarray, ofdm: Numerology, num_t
     sin(N_a θ/2)/sin(θ/2), θ = 2π(l - d_p)/N_fft. An integer delay d gives h[d] = a exactly; taps are
     circular modulo N_fft.
     """
-    n, na = ofdm.fft_size, ofdm.num_subcarriers
     if len(a) == 0:
         return np.zeros(num_taps, np.complex128)
+    return kernel_matrix(ofdm, num_taps, delay_samples) @ np.asarray(a, np.complex128)
+
+
+def kernel_matrix(ofdm: Numerology, num_taps: int, delay_samples: np.ndarray) -> np.ndarray:
+    """(L, P): tap l's response to a unit path of delay d_p samples, (1/N_a) Σ_k e^{j2πk(l - d_p)/N_fft}.
+
+    The columns are the atoms of a leakage-aware (off-grid) dictionary; see :func:`delay_taps`.
+    """
+    n, na = ofdm.fft_size, ofdm.num_subcarriers
     k0 = -(na // 2)
     theta = 2 * np.pi * (np.arange(num_taps)[:, None] - np.asarray(delay_samples, np.float64)[None, :]) / n
     half = theta / 2
@@ -302,8 +308,7 @@ def delay_taps(a: np.ndarray, delay_samples: np.ndarray, ofdm: Numerology, num_t
     near = np.abs(s) < 1e-9
     ratio = np.where(near, na * np.cos(na * half) / np.where(near, np.cos(half), 1.0),
                      np.sin(na * half) / np.where(near, 1.0, s))
-    kern = np.exp(1j * theta * (k0 + (na - 1) / 2)) * ratio / na
-    return kern @ np.asarray(a, np.complex128)
+    return np.exp(1j * theta * (k0 + (na - 1) / 2)) * ratio / na
 
 
 def noise_variance_per_tap(tx_power_dbm: float, config: BistaticEchoConfig) -> float:
@@ -547,14 +552,15 @@ class BistaticEchoView:
 
         setup_mitsuba()
         import mitsuba as mi
-        from sionna.rt import PathSolver, PlanarArray, Receiver, Transmitter, load_scene
+        from sionna.rt import PlanarArray, Receiver, Transmitter
         from sionna.rt.rcs import RCSSolver, TR38901SensingTarget
 
-        try:
-            scene = load_scene(str(scene_path))
-        except Exception as e:  # noqa: BLE001 - a broken scene file is user input
-            raise TwinInputError(f"cannot load the scene: {e}", file=scene_path, field="scene",
-                                 fix="rebuild the scene with `twin ingest`") from None
+        from twin.config import SolverSettings
+        from twin.render.scene_cache import load_scene_copy
+        from twin.render.solver import path_solver as make_path_solver
+
+        # the trace stage's loading and ITU materials; a private copy, as the targets edit the scene
+        scene = load_scene_copy(str(scene_path), config.ofdm.carrier_frequency_hz)
         check_window(sites, config)
         o = config.ofdm
         fs = o.sampling_rate_hz
@@ -604,7 +610,7 @@ class BistaticEchoView:
         for k, kind in enumerate(kinds):
             if not np.allclose(sp_lcs[k], sp_lcs_kind[kind]):
                 raise RuntimeError(f"scattering point of {kind}: {sp_lcs[k]} != {sp_lcs_kind[kind]}")
-        path_solver, rcs_solver = PathSolver(), RCSSolver()
+        (path_solver, _), rcs_solver = make_path_solver(), RCSSolver()
         noise = [noise_variance_per_tap(s.tx_power_dbm, config) for s in sites]
         rows: list[dict] = []
         for snap, (centres, yaws) in enumerate(placements):
@@ -614,10 +620,10 @@ class BistaticEchoView:
             sp_world = np.array([centres[k] + _rot_z(yaws[k]) @ sp_lcs[k] for k in range(len(targets))]).reshape(-1, 3)
             sto = draw_sto(rng, len(sites), config.max_sto_samples)
             solver_seed = int(rng.integers(1 << 31))
-            static = path_solver(scene, max_depth=config.max_depth, max_num_paths_per_src=200_000,
-                                 samples_per_src=config.samples_per_src, synthetic_array=True, los=True,
-                                 specular_reflection=True, diffuse_reflection=False, refraction=True,
-                                 diffraction=False, seed=solver_seed)
+            static = path_solver(scene, **SolverSettings(
+                max_depth=config.max_depth, max_num_paths_per_src=200_000, samples_per_src=config.samples_per_src,
+                synthetic_array=True, los=True, specular_reflection=True, diffuse_reflection=False, refraction=True,
+                diffraction=False, seed=solver_seed).kwargs())
             parts = [(_extract(static, False), False)]
             if targets:
                 echo = rcs_solver(scene, max_depth=config.max_depth, samples_per_sp=config.samples_per_sp,
