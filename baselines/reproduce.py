@@ -37,7 +37,6 @@ class _Reproductions(Registry[Callable[..., list["Row"]]]):
 
 
 REPRODUCTIONS: Registry[Callable[..., list[Row]]] = _Reproductions("paper", field="PAPER")
-REPRODUCTIONS._loaded = False  # no builtin list: the baselines package's modules register on first lookup
 
 
 @dataclass

@@ -253,9 +253,14 @@ def localize_pseudoranges(anchors_m: np.ndarray, rho_m: np.ndarray, z_m: float,
     r = rho[None, :] - d - b[:, None]
     cost = np.where(r > 0, alpha * r, -r).sum(1)
     i = int(np.argmin(cost))
+    def acost(x: np.ndarray) -> float:
+        r = rho - (_dist(x, a, z_m) + x[2])
+        return float(np.where(r > 0, alpha * r, -r).sum())
+
+    x_grid = np.array([pts[i][0], pts[i][1], b[i]])
     xr = _gn(a, rho, z_m, pts[i], float(b[i]), 2 * cfg.iters, alpha=alpha)
-    if not np.all(np.isfinite(xr)):
-        xr = np.array([pts[i][0], pts[i][1], b[i]])
+    if not np.all(np.isfinite(xr)) or np.any(xr[:2] < lo) or np.any(xr[:2] > hi) or acost(xr) > acost(x_grid):
+        xr = x_grid  # IRLS left the box or did not improve the robust cost: keep the grid optimum
     resid_r = rho - (_dist(xr, a, z_m) + xr[2])
     used = np.abs(resid_r) <= cfg.reject_m
     if used.sum() < cfg.min_anchors:

@@ -86,7 +86,10 @@ max_num_paths_per_src = {2 * p['samples_per_src']}
 [views.spike_train]
 """)
     root = out / "build" / "paris_isla"
-    if not (root / "twin.json").exists():
+    import twin
+
+    have = (root / "twin.json").exists() and "spike_train" in twin.open(root).views()
+    if not have:  # (re)build; a build resumes its finished trace tasks
         _twin("build", "--city", "paris", "--offline", "--towers", str(tower_csv(out)), "--config", str(cfg),
               "--out", str(out / "build"), "--name", "paris_isla", "--views", "spike_train", "--workers", "1")
     _twin("split", str(root), "--by", "random", "--fractions", "0.2,0.0,0.8", "--names", "train,val,test")
@@ -109,7 +112,7 @@ def reproduce_isla(scale: str, out: Path, *, device: str = "cpu") -> list[Row]:
         paper = PAPER_MEDIAN_M.get(name, (None, None, None))[PARKING]
         if name == "rssi_trilateration":
             paper = 120.7  # ISLA §10.2 A, parking lot
-        note = f"n={m['n']} receivers"
+        note = f"n={res.metrics['n']} receivers"
         rows.append(Row("localization, 5 BS (Fig. 8/10 parking lot)", name, "median", "m", m["median"], paper,
                         f"runs/{name}_k5", note))
         rel = res.metrics.get("rel_tof_error_m")
