@@ -444,6 +444,38 @@ class Catalog:
         """Sorted names of the views that have at least one shard."""
         return sorted(set(self.entries()["view"].to_pylist()))
 
+    def checked_task_keys(self, view: str, *, checksums: bool = True) -> tuple[set[str], list[str]]:
+        """(task keys of ``view`` whose shard is sound, problems of the others), for resume and view inputs.
+
+        A shard is sound when its path resolves inside the build, the file exists, and its size and (with
+        ``checksums``) sha256 are those the catalog recorded when it was written.
+        """
+        good: set[str] = set()
+        bad: list[str] = []
+        for rec in self.entries(view).select(["path", "bytes", "sha256", "task_key"]).to_pylist():
+            if not rec["task_key"]:
+                continue
+            problem = self._shard_problem(rec, checksums=checksums)
+            if problem:
+                bad.append(problem)
+            else:
+                good.add(rec["task_key"])
+        return good, bad
+
+    def _shard_problem(self, rec: Mapping[str, Any], *, checksums: bool) -> str:
+        try:
+            f = inside(self.root, check_relpath(rec["path"], suffix=".parquet"))
+        except DamagedBuildError:
+            return f"bad path in catalog: {rec['path']!r}"
+        if not f.is_file():
+            return f"missing shard: {rec['path']}"
+        size = f.stat().st_size
+        if size != rec["bytes"]:
+            return f"size mismatch: {rec['path']} has {size} bytes, catalog says {rec['bytes']}"
+        if checksums and sha256_file(f) != rec["sha256"]:
+            return f"sha256 mismatch: {rec['path']} (file changed or corrupted after it was written)"
+        return ""
+
     def task_keys(self, view: str) -> set[str]:
         """Task keys already registered for ``view`` (for resume); empty keys are left out."""
         return {k for k in self.entries(view)["task_key"].to_pylist() if k}

@@ -290,9 +290,17 @@ def delay_taps(a: np.ndarray, delay_samples: np.ndarray, ofdm: Numerology, num_t
     sin(N_a θ/2)/sin(θ/2), θ = 2π(l - d_p)/N_fft. An integer delay d gives h[d] = a exactly; taps are
     circular modulo N_fft.
     """
-    n, na = ofdm.fft_size, ofdm.num_subcarriers
     if len(a) == 0:
         return np.zeros(num_taps, np.complex128)
+    return kernel_matrix(ofdm, num_taps, delay_samples) @ np.asarray(a, np.complex128)
+
+
+def kernel_matrix(ofdm: Numerology, num_taps: int, delay_samples: np.ndarray) -> np.ndarray:
+    """(L, P): tap l's response to a unit path of delay d_p samples, (1/N_a) Σ_k e^{j2πk(l - d_p)/N_fft}.
+
+    The columns are the atoms of a leakage-aware (off-grid) dictionary; see :func:`delay_taps`.
+    """
+    n, na = ofdm.fft_size, ofdm.num_subcarriers
     k0 = -(na // 2)
     theta = 2 * np.pi * (np.arange(num_taps)[:, None] - np.asarray(delay_samples, np.float64)[None, :]) / n
     half = theta / 2
@@ -300,8 +308,7 @@ def delay_taps(a: np.ndarray, delay_samples: np.ndarray, ofdm: Numerology, num_t
     near = np.abs(s) < 1e-9
     ratio = np.where(near, na * np.cos(na * half) / np.where(near, np.cos(half), 1.0),
                      np.sin(na * half) / np.where(near, 1.0, s))
-    kern = np.exp(1j * theta * (k0 + (na - 1) / 2)) * ratio / na
-    return kern @ np.asarray(a, np.complex128)
+    return np.exp(1j * theta * (k0 + (na - 1) / 2)) * ratio / na
 
 
 def noise_variance_per_tap(tx_power_dbm: float, config: BistaticEchoConfig) -> float:

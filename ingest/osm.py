@@ -254,13 +254,30 @@ READERS: dict[str, Callable[[Path], gpd.GeoDataFrame]] = {
 }
 
 
+def check_lonlat_bounds(gdf: gpd.GeoDataFrame, path: str | Path) -> gpd.GeoDataFrame:
+    """``gdf`` unchanged when its coordinates are WGS84 degrees (lon -180..180, lat -90..90), else TwinInputError."""
+    if len(gdf) == 0:
+        return gdf
+    import numpy as np
+
+    w, s, e, n = (float(v) for v in gdf.total_bounds)
+    if not (np.isfinite([w, s, e, n]).all() and -180 <= w <= e <= 180 and -90 <= s <= n <= 90):
+        raise TwinInputError(
+            f"coordinates are not WGS84 longitude/latitude degrees (bounds {w:g}, {s:g}, {e:g}, {n:g})",
+            file=path,
+            field="coordinates",
+            fix="write [longitude, latitude] in degrees (EPSG:4326): reproject projected coordinates, and check the order",
+        )
+    return gdf
+
+
 def read_buildings_file(path: str | Path) -> gpd.GeoDataFrame:
     """Dispatch on the file suffix (:data:`READERS`)."""
     path = Path(path)
     name = path.name.lower()
     for suffix in sorted(READERS, key=len, reverse=True):
         if name.endswith(suffix):
-            return READERS[suffix](path)
+            return check_lonlat_bounds(READERS[suffix](path), path)
     raise TwinInputError(
         "unknown building file type",
         file=path,

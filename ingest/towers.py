@@ -575,6 +575,47 @@ def read_towers(
     return TowerTable(cells, reps, counts, str(path), layout.name, delimiter)
 
 
+def check_tower_file(path: str | Path) -> str:
+    """Cheap check of a tower file before any other work (the ingest reads it later): it exists, is a
+    readable text file, and its first lines show an accepted layout with a data row. Returns the layout
+    name; raises the same :class:`TwinInputError` (file, row, field, fix) that :func:`read_towers` would."""
+    path = Path(path)
+    if not path.exists():
+        raise TwinInputError("tower CSV not found", file=path, fix="check the path given for the tower file")
+    if path.is_dir():
+        raise TwinInputError("is a directory, not a CSV file", file=path, fix="pass the tower CSV file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256 << 10)
+            more = bool(f.read(1))
+    except OSError as e:
+        raise TwinInputError(f"cannot read the file ({e.strerror})", file=path, fix="check the path and permissions") from None
+    if b"\x00" in head[:4096]:
+        raise TwinInputError("looks like a binary file, not a CSV", file=path, fix="pass a CellMapper or OpenCelliD CSV export")
+    text = next((head.decode(enc) for enc in ("utf-8-sig", "cp1252", "latin-1") if _decodes(head, enc)), "")
+    lines = text.splitlines()
+    if more and len(lines) > 1:
+        lines = lines[:-1]  # the last sampled line may be cut
+    first = next((ln for ln in lines if ln.strip().strip("\ufeff")), None)
+    if first is None:
+        raise TwinInputError("the tower CSV is empty", file=path, fix="export the towers again (CellMapper or OpenCelliD layout)")
+    delimiter = _sniff_delimiter(first)
+    try:
+        rows = _read_rows("\n".join(lines[:200]) + "\n", delimiter)
+    except TwinInputError as e:
+        raise TwinInputError(e.message, file=path, row=e.row, fix=e.fix) from None
+    layout, *_ = _detect(path, rows, delimiter)
+    return layout.name
+
+
+def _decodes(raw: bytes, enc: str) -> bool:
+    try:
+        raw.decode(enc)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def _stream_near_area(path: Path, area: Any, config: IngestConfig) -> tuple[list[tuple[int, list[str]]], str, int, int] | None:
     """(rows, delimiter, rows dropped, data rows kept) of a large file read streaming (:mod:`twin.ingest.tower_stream`),
     keeping the header and the rows within the area's box widened by ``max_tower_outside_m``; None for a
@@ -792,5 +833,6 @@ __all__ = [
     "TowerTable",
     "read_towers",
     "register_layout",
+    "check_tower_file",
     "towers_to_geodataframe",
 ]

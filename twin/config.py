@@ -293,17 +293,22 @@ def _check_memory_limit(value: str) -> None:
 
 @dataclass(frozen=True)
 class DaskConfig:
-    """Distribution (docs/architecture.md "Render"). One Dask thread per worker; Dr.Jit's own pool uses the cores."""
+    """Distribution. One Dask thread per worker process; Dr.Jit's own pool has ``drjit_threads`` threads.
+
+    The default layout is deterministic: one single-threaded Dr.Jit per worker and one worker per core (one
+    in all on a GPU machine), so the same inputs give byte-identical CIR shards (multithreaded diffraction
+    in Sionna RT is not reproducible; README, Guarantees). Layout: docs/architecture.md "Render".
+    """
 
     scheduler_address: str | None = None  # existing cluster; also DASK_SCHEDULER_ADDRESS
-    workers: int = 1  # local workers (processes); 1 per machine on CPU, 1 per GPU
+    workers: int = 0  # local worker processes; 0: one per core on a CPU machine, one on a GPU machine
     threads_per_worker: int = 1
-    drjit_threads: int = 0  # 0: all cores / workers
+    drjit_threads: int = 1  # Dr.Jit threads per worker; 0: cores / workers (faster, not reproducible)
     retries: int = 3  # task retries when a worker dies
     memory_limit: str = "auto"
 
     def __post_init__(self) -> None:
-        positive("workers", self.workers)
+        positive("workers", self.workers, allow_zero=True)
         positive("retries", self.retries, allow_zero=True)
         positive("drjit_threads", self.drjit_threads, allow_zero=True)
         _check_memory_limit(self.memory_limit)
@@ -316,6 +321,22 @@ class DaskConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Size guards checked before the work they protect (not hashed: they never change the data).
+
+    ``max_area_km2``: a larger area needs ``--large-area`` (0: no cap). ``max_receivers``: more receivers
+    than this are refused by a build (a dry run still answers, with the estimate); 0: no cap.
+    """
+
+    max_area_km2: float = 4.0
+    max_receivers: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        positive("max_area_km2", self.max_area_km2, allow_zero=True)
+        positive("max_receivers", self.max_receivers, allow_zero=True)
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """Everything a build needs, as one TOML file with sections [ingest] [receivers] [trace] [dask] [views.*]."""
 
@@ -325,9 +346,11 @@ class BuildConfig:
     dask: DaskConfig = field(default_factory=DaskConfig)
     views: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per-view overrides, validated by the view
     max_links: int = 0  # 0: no cap
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
-_SECTIONS = {"ingest": IngestConfig, "receivers": ReceiverConfig, "trace": TraceConfig, "dask": DaskConfig}
+_SECTIONS = {"ingest": IngestConfig, "receivers": ReceiverConfig, "trace": TraceConfig, "dask": DaskConfig,
+             "limits": LimitsConfig}
 
 
 def load_build_config(path: str | Path | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> BuildConfig:
@@ -339,10 +362,14 @@ def load_build_config(path: str | Path | None = None, overrides: Mapping[str, Ma
         where = str(p)
         if not p.exists():
             raise TwinConfigError("file not found", file=p, fix="pass an existing TOML file to --config")
+        if not p.is_file():
+            raise TwinConfigError("is not a file", file=p, fix="pass a TOML file to --config, not a directory")
         try:
-            raw = tomllib.loads(p.read_text())
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise TwinConfigError(f"not valid TOML ({e})", file=p, fix="check the TOML syntax") from None
+        except OSError as e:
+            raise TwinConfigError(f"cannot read the file ({e.strerror})", file=p, fix="check the path and permissions") from None
     unknown = sorted(set(raw) - set(_SECTIONS) - {"views", "max_links"})
     if unknown:
         raise TwinConfigError(
@@ -369,9 +396,9 @@ def _check_int(v: Any, where: str, name: str) -> int:
     try:
         out = _check_type(v, int)
     except TypeError as e:
-        raise TwinConfigError(f"got {v!r}, expected {e}", file=where, field=name) from None
+        raise TwinConfigError(f"got {v!r}, expected {e}", file=where, field=name, fix=f"set {name} to {e}") from None
     if out < 0:
-        raise TwinConfigError(f"must be >= 0, got {out}", file=where, field=name)
+        raise TwinConfigError(f"must be >= 0, got {out}", file=where, field=name, fix=f"set {name} to 0 (no cap) or more")
     return out
 
 

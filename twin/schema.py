@@ -77,6 +77,16 @@ RECEIVER_SCHEMA = pa.schema(
     ]
 )
 RECEIVER_KINDS = ("grid", "route", "random")
+#: receivers.parquet is GeoParquet (``twin.geo``): the columns of RECEIVER_SCHEMA plus ``geometry``
+RECEIVER_COLUMNS = {
+    "rx_id": "int64 — dense id within the build",
+    "x": "float64 — local frame, metres east of the origin", "y": "float64 — metres north",
+    "z": "float64 — antenna height above local ground, metres",
+    "kind": "string — grid | route | random",
+    "route_id": "int64 — -1 when not on a route", "t_s": "float64 — time along the route, seconds",
+    "vx": "float64 — velocity, m/s, local frame", "vy": "float64", "vz": "float64",
+    "geometry": "WKB Point, EPSG:4326 (GeoParquet primary column), computed from x, y",
+}
 
 # ------------------------------------------------------------------------------------------------- splits
 #: the split table of a build (rx_id -> split), registered in the catalog under the view name SPLIT_VIEW
