@@ -263,7 +263,7 @@ def build_scenario(out: Path, spec: ScenarioSpec, *, workers: int = 1) -> dict:
     from twin.datasets.stage import run_views
     from twin.ingest.source import BuildingSource
     from twin.ingest.stage import run_ingest
-    from twin.pipeline import trace_build
+    from twin.render.stage import run_trace
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -288,7 +288,7 @@ def build_scenario(out: Path, spec: ScenarioSpec, *, workers: int = 1) -> dict:
     run_ingest(src, out, towers=towers_csv, name=spec.name, config=cfg, overwrite=True)
     rx = street_receivers(fps, bounds, region, spec.num_receivers, seed=spec.seed + 7)
     write_receivers(root, rx, cfg)
-    trace_build(root, cfg, resume=True)
+    run_trace(root, cfg, resume=True)  # the trace stage itself (offline preset: no street graph)
     run_views(root, ["cir_taps"], cfg)
     write_split(root, SplitConfig(by="random", seed=spec.seed), force=True)
     towers = pq.read_table(root / "towers.parquet", columns=["x", "y", "z"]).to_pandas().to_numpy()
