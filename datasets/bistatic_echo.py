@@ -39,7 +39,6 @@ from twin.datasets.registry import ViewInputs, register_view
 from twin.errors import TwinInputError
 from twin.schema import META_VIEW, tensor_array, tensor_field
 
-
 PATH_TYPE_I, PATH_TYPE_II, PATH_TYPE_III = 1, 2, 3
 _SENSING = 16  # sionna.rt.constants.InteractionType.SENSING
 
@@ -88,7 +87,9 @@ class BistaticEchoConfig:
     probabilities of a few per cent; ~10 s each on a 2-core CPU at 6 sites). ``max_sto_samples``: bound on
     the pair STO |o_m - o_n| (seed §V-A: 10). ``tx_power_dbm``:
     per site, None = the strongest of its cells. ``noise_figure_db``: receiving site (5 dB, TS 38.104 class
-    wide-area BS). ``max_depth``: interactions per path, the scattering on a target included.
+    wide-area BS). ``max_depth``: interactions per path, the scattering on a target included. ``sites``: the
+    site ids to use (a layout such as the seed's M base stations placed among the build's towers); empty =
+    every site of the towers table.
     """
 
     numerology: Literal["nr_fr1_100mhz", "nr_fr2_400mhz"] = "nr_fr1_100mhz"
@@ -108,6 +109,7 @@ class BistaticEchoConfig:
     target_clearance_m: float = 1.0
     ground_tolerance_m: float = 0.5
     store_clean: bool = True
+    sites: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.numerology not in NUMEROLOGIES:
@@ -312,6 +314,18 @@ def kernel_matrix(ofdm: Numerology, num_taps: int, delay_samples: np.ndarray) ->
     return np.exp(1j * theta * (k0 + (na - 1) / 2)) * ratio / na
 
 
+def noise_variance_per_tap(tx_power_dbm: float, config: BistaticEchoConfig) -> float:
+    """Tap-domain noise variance of the channel estimate (linear, relative to unit channel gain).
+
+    Per subcarrier the estimate's noise variance is N0·Δf·NF / (P_tx/N_a) (thermal kTB, TS 38.104 NF);
+    the 1/N_a-normalised IDFT divides it by N_a: σ²_tap = k T NF Δf / P_tx = kTB·NF/(P_tx N_a) with B = N_a Δf.
+    """
+    o = config.ofdm
+    p_w = 10 ** ((tx_power_dbm - 30) / 10)
+    nf = 10 ** (config.noise_figure_db / 10)
+    return BOLTZMANN * config.temperature_k * nf * o.subcarrier_spacing_hz / p_w
+
+
 def on_grid_taps(a: np.ndarray, delay_samples: np.ndarray, ofdm: Numerology, num_taps: int) -> np.ndarray:
     """The seed's sparse whole-tap channel (eq. 4 with eqs. 3-5): h[l] = Σ_{p: round(d_p) ≡ l mod N_fft} a_p.
 
@@ -513,6 +527,13 @@ class BistaticEchoView:
             raise TypeError(f"config must be a BistaticEchoConfig, got {type(config).__name__}")
         schema = self.schema(config)
         sites = sites_from_towers(inputs.towers, config.tx_power_dbm)
+        if config.sites:
+            known = {s.site_id for s in sites}
+            bad = [s for s in config.sites if s not in known]
+            if bad:
+                raise TwinInputError(f"unknown site id(s) {', '.join(bad)}", file="towers.parquet", field="sites",
+                                     fix=f"[views.bistatic_echo] sites: ids of towers.parquet ({', '.join(sorted(known))})")
+            sites = [s for s in sites if s.site_id in set(config.sites)]
         if not sites:
             return schema.empty_table()
         return self.to_table(self.trace(inputs.scene_path, sites, config, inputs.seed), config)

@@ -159,7 +159,7 @@ def test_gauss_newton_and_selection_against_exhaustive():
     # greedy Algorithm 1 vs exhaustive P4 on random conflict structures
     rng = np.random.default_rng(0)
     worse = 0
-    for trial in range(40):
+    for _trial in range(40):
         psi = []
         for _ in range(int(rng.integers(3, 10))):
             sites_ = (0, 1, 2)
