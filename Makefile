@@ -30,7 +30,7 @@ paris: setup
 
 test: setup
 	$(BIN)/ruff check twin ingest render datasets baselines catalog tests
-	$(BIN)/mypy twin catalog
+	$(BIN)/mypy twin ingest render datasets baselines catalog
 	$(BIN)/pytest -q $(ARGS)
 
 test-slow: setup
@@ -38,7 +38,7 @@ test-slow: setup
 
 lint: setup
 	$(BIN)/ruff check twin ingest render datasets baselines catalog tests
-	$(BIN)/mypy twin catalog
+	$(BIN)/mypy twin ingest render datasets baselines catalog
 
 clean:
 	rm -rf $(VENV) $(OUT)

@@ -79,7 +79,8 @@ def offset_frame(test, preds: np.ndarray, cols: dict) -> object:
         "true_offset_samples": truth,
     })
     df["error"] = np.abs(df["pred_offset_samples"] - truth)
-    for extra in ("sync_snr_db", "coarse_error_samples", "truth_in_window", "num_cochannel"):
+    for extra in ("window_start", "sync_snr_db", "coarse_error_samples", "truth_in_window", "num_cochannel",
+                  "rx_power_dbm", "los"):
         if extra in cols:
             df[extra] = np.asarray(cols[extra])
     return df

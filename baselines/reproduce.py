@@ -28,9 +28,11 @@ def _load_all() -> None:
 
 
 class _Reproductions(Registry[Callable[..., list["Row"]]]):
+    _all_loaded = False  # a Registry without builtin modules starts with _loaded = True: keep a flag of our own
+
     def _load(self) -> None:
-        if not self._loaded:
-            self._loaded = True
+        if not self._all_loaded:
+            self._all_loaded = True
             _load_all()
 
 

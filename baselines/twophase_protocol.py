@@ -89,7 +89,9 @@ def run_snapshot(rows: list[dict], fs_hz: float, dic: Dictionary, p1: PhaseIConf
 def label_taps(row: dict) -> tuple[set[int], set[int], set[int]]:
     """Compensated taps (STO removed) of a link's in-window paths: (all paths but type I, type II, type I)."""
     d = int(row["sto_diff_samples"])
-    allp, t2, t1 = set(), set(), set()
+    allp: set[int] = set()
+    t2: set[int] = set()
+    t1: set[int] = set()
     for ty, tap, inw in zip(row["path_type"], row["path_tap"], row["path_in_window"], strict=True):
         if not inw:
             continue

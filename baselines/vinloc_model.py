@@ -29,7 +29,7 @@ from torch import nn
 
 def cir_features(cir: np.ndarray | torch.Tensor) -> torch.Tensor:
     """(…, N_u, D) complex -> (…, 3, N_u, D) float32: Re, Im, |h| (VIn-Loc Section 3, Part 1)."""
-    c = torch.as_tensor(cir)
+    c = torch.as_tensor(np.array(cir, copy=True)) if isinstance(cir, np.ndarray) else torch.as_tensor(cir)
     if not torch.is_complex(c):
         raise ValueError("cir_features expects complex taps")
     return torch.stack([c.real, c.imag, c.abs()], dim=-3).float()

@@ -1,4 +1,4 @@
-"""twin.catalog: the Parquet catalog of a twin directory's shards (DESIGN §7).
+"""twin.catalog: the Parquet catalog of a twin directory's shards (docs/architecture.md "Catalog").
 
 ``write_shard`` writes a shard atomically and describes it, ``Catalog.register`` commits it to a new
 snapshot, ``Catalog.verify`` checks files against the catalog, ``Catalog.query`` runs DuckDB SQL, and

@@ -1,4 +1,4 @@
-"""``twin catalog ...``: list, show, verify, query and publish the catalog of a twin directory (DESIGN §7).
+"""``twin catalog ...``: list, show, verify, query and publish the catalog of a twin directory (docs/architecture.md "Catalog").
 
 Mounted by ``twin/cli.py`` as ``app.add_typer(catalog_app, name="catalog")``. User errors print one red
 line (plus the fix) on stderr and exit 2; ``verify`` exits 1 when it finds a problem.
@@ -26,20 +26,21 @@ catalog_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="List, show, verify, query (DuckDB SQL) and publish the catalog of a twin directory.",
+    rich_markup_mode=None,
 )
 
 
 def _stderr():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def _stdout():
     from rich.console import Console
 
     # piped output (files, tests) is not cut at 80 columns
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 240)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 240, emoji=False)
 
 
 def _handle_errors(fn: F) -> F:
@@ -54,6 +55,16 @@ def _handle_errors(fn: F) -> F:
 
             _stderr().print(f"[red]error:[/red] {escape(str(e))}")
             raise typer.Exit(getattr(e, "exit_code", 1)) from None
+        except (OSError, MemoryError) as e:
+            from rich.markup import escape
+
+            from twin.errors import environment_error
+
+            env = environment_error(e)
+            if env is None:
+                raise
+            _stderr().print(f"[red]error:[/red] {escape(str(env))}")
+            raise typer.Exit(env.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -112,6 +123,10 @@ def ls_cmd(
     """List the shards of the current catalog snapshot."""
     cat = _open(directory)
     table = cat.entries(view)
+    if view is not None and table.num_rows == 0:
+        known = sorted(set(cat.entries().column("view").to_pylist()))
+        raise TwinInputError(f"no shards of view {view!r} in this catalog", file=directory, field="--view",
+                             fix="views in this build: " + (", ".join(known) if known else "none"))
     if as_json:
         for rec in table.to_pylist():
             typer.echo(json.dumps(_entry_json(rec), sort_keys=True))

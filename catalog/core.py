@@ -1,4 +1,4 @@
-"""The catalog of a twin directory (DESIGN §7): one Parquet row per shard, committed atomically.
+"""The catalog of a twin directory (docs/architecture.md "Catalog"): one Parquet row per shard, committed atomically.
 
 Layout under a twin directory ``root``::
 
@@ -60,7 +60,7 @@ SHARD_DIRS = ("cir", "views")
 _SNAPSHOT_RE = re.compile(r"^(\d{6,})-([0-9a-f]{32})\.parquet$")
 _VIEW_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-#: One row per shard. Column names are the catalog's contract (DESIGN §7).
+#: One row per shard. Column names are the catalog's contract (docs/architecture.md "Catalog").
 CATALOG_SCHEMA = pa.schema(
     [
         pa.field("dataset", pa.string()),  # build name, e.g. "paris"
@@ -178,7 +178,7 @@ def column_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _check_relpath(relpath: str | os.PathLike, *, what: str = "relpath", file: Any = None) -> str:
+def check_shard_relpath(relpath: str | os.PathLike, *, what: str = "relpath", file: Any = None) -> str:
     """Normalise a shard path passed by a writer (relative, without '..', ``.parquet``); TwinInputError if not."""
     return check_relpath(relpath, file=file, field=what, suffix=".parquet", damaged=False)
 
@@ -240,7 +240,7 @@ def write_shard(
             field="table",
             fix="convert it first, e.g. pa.Table.from_pandas(df) or pa.table({...})",
         )
-    rel = _check_relpath(relpath)
+    rel = check_shard_relpath(relpath)
     view = _check_view(view)
     if not isinstance(metadata, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
@@ -444,6 +444,38 @@ class Catalog:
         """Sorted names of the views that have at least one shard."""
         return sorted(set(self.entries()["view"].to_pylist()))
 
+    def checked_task_keys(self, view: str, *, checksums: bool = True) -> tuple[set[str], list[str]]:
+        """(task keys of ``view`` whose shard is sound, problems of the others), for resume and view inputs.
+
+        A shard is sound when its path resolves inside the build, the file exists, and its size and (with
+        ``checksums``) sha256 are those the catalog recorded when it was written.
+        """
+        good: set[str] = set()
+        bad: list[str] = []
+        for rec in self.entries(view).select(["path", "bytes", "sha256", "task_key"]).to_pylist():
+            if not rec["task_key"]:
+                continue
+            problem = self._shard_problem(rec, checksums=checksums)
+            if problem:
+                bad.append(problem)
+            else:
+                good.add(rec["task_key"])
+        return good, bad
+
+    def _shard_problem(self, rec: Mapping[str, Any], *, checksums: bool) -> str:
+        try:
+            f = inside(self.root, check_relpath(rec["path"], suffix=".parquet"))
+        except DamagedBuildError:
+            return f"bad path in catalog: {rec['path']!r}"
+        if not f.is_file():
+            return f"missing shard: {rec['path']}"
+        size = f.stat().st_size
+        if size != rec["bytes"]:
+            return f"size mismatch: {rec['path']} has {size} bytes, catalog says {rec['bytes']}"
+        if checksums and sha256_file(f) != rec["sha256"]:
+            return f"sha256 mismatch: {rec['path']} (file changed or corrupted after it was written)"
+        return ""
+
     def task_keys(self, view: str) -> set[str]:
         """Task keys already registered for ``view`` (for resume); empty keys are left out."""
         return {k for k in self.entries(view)["task_key"].to_pylist() if k}
@@ -480,7 +512,7 @@ class Catalog:
                     field="entries",
                     fix="pass what write_shard() returns",
                 )
-            rel = _check_relpath(e.path, what="path", file=self.root)
+            rel = check_shard_relpath(e.path, what="path", file=self.root)
             _check_view(e.view)
             new.pop(rel, None)  # last one wins, and keeps its place in the order
             new[rel] = e if rel == e.path else dataclasses.replace(e, path=rel)
@@ -511,7 +543,7 @@ class Catalog:
         The files are left alone: the caller removes them after this returns (a crash in between leaves
         orphans that ``verify`` reports, never a listed shard that is missing).
         """
-        drop = [_check_relpath(p, what="path", file=self.root) for p in paths]
+        drop = [check_shard_relpath(p, what="path", file=self.root) for p in paths]
         if not drop:
             return 0
         with self._lock():

@@ -1,4 +1,4 @@
-"""Publish a twin directory to any fsspec URL as a dataset (DESIGN §7).
+"""Publish a twin directory to any fsspec URL as a dataset (docs/architecture.md "Catalog").
 
 What is copied: every shard the catalog lists (CIR, views, the split table; orphans and temporary files are
 not), the current catalog snapshot (``catalog/snapshots/<name>``, ``catalog/catalog.parquet`` and the
@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from twin.catalog.core import CATALOG_DIR, POINTER_NAME, SNAPSHOT_DIR, Catalog, _check_relpath
+from twin.catalog.core import CATALOG_DIR, POINTER_NAME, SNAPSHOT_DIR, Catalog, check_shard_relpath
 from twin.errors import TwinError, TwinInputError
 from twin.io import staging_dir
 from twin.schema import SPLIT_VIEW
@@ -378,7 +378,7 @@ def _split_rx(root: Path, table: pa.Table, manifest: Mapping[str, Any] | None) -
     rows = table.filter(pc.equal(table["view"], SPLIT_VIEW)).column("path").to_pylist()
     if not rows:
         return None
-    t = pq.read_table(root / _check_relpath(rows[0], what="path", file=root))
+    t = pq.read_table(root / check_shard_relpath(rows[0], what="path", file=root))
     names = list(((manifest or {}).get("split") or {}).get("names") or [])
     names += sorted(set(t.column("split").to_pylist()) - set(names))
     return {s: t.filter(pc.equal(t["split"], s)).column("rx_id").combine_chunks() for s in names}
@@ -703,9 +703,9 @@ def _copy_all(root: Path, cat: Catalog, out: _Out, progress: Callable[[str], Non
     for sub in TREES:
         extras += _tree_files(root, sub)
     for rel in [*(r["path"] for r in shards), *extras]:  # every link refused before anything is written
-        _refuse_links(root, _check_relpath(rel, what="path", file=root) if rel.endswith(".parquet") else rel)
+        _refuse_links(root, check_shard_relpath(rel, what="path", file=root) if rel.endswith(".parquet") else rel)
     for rec in shards:
-        rel = _check_relpath(rec["path"], what="path", file=root)
+        rel = check_shard_relpath(rec["path"], what="path", file=root)
         if not (root / rel).is_file():
             raise PublishError(f"publish: listed shard {rel} is missing; run `twin catalog verify {root}`")
         out.copy(root / rel, rel, rec["sha256"])

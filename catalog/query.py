@@ -1,4 +1,4 @@
-"""DuckDB SQL over a catalog (DESIGN §7): the snapshot as table ``catalog``, one view per catalog view.
+"""DuckDB SQL over a catalog (docs/architecture.md "Catalog"): the snapshot as table ``catalog``, one view per catalog view.
 
 Each view (``cir``, ``folded_lte``, ...) is ``read_parquet`` of exactly the shards the catalog lists
 (``union_by_name``), plus a column ``shard_path`` (the shard's path relative to the twin directory) so that

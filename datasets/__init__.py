@@ -1,4 +1,4 @@
-"""Views (DESIGN §6): transforms from per-link CIR shards to the tensors five research systems train on.
+"""Views (docs/architecture.md "Views"): transforms from per-link CIR shards to the tensors five research systems train on.
 
 Reading a build: :func:`twin.open` (:mod:`twin.datasets.access`); torch helpers in :mod:`twin.datasets.loaders`
 (imported on first use, so importing this package does not import torch).

@@ -1,4 +1,4 @@
-"""Python access to a twin directory (DESIGN §8): ``twin.open(path_or_url) -> Build`` and its readers.
+"""Python access to a twin directory (docs/architecture.md "Data access and baselines"): ``twin.open(path_or_url) -> Build`` and its readers.
 
 A :class:`Build` is opened from a local twin directory or any fsspec URL of a published copy. It gives the
 manifest, the towers, receivers and buildings as GeoDataFrames (EPSG:4326 ``geometry``; local-frame
@@ -82,7 +82,7 @@ def _fixed_shape(t: pa.DataType) -> list[int]:
 
 
 def is_complex_field(f: pa.Field) -> bool:
-    """A tensor column stored as (re, im) on a trailing axis named ``complex`` of size 2 (DESIGN §3)."""
+    """A tensor column stored as (re, im) on a trailing axis named ``complex`` of size 2 (docs/architecture.md "Contracts")."""
     m = _field_meta(f)
     return bool(m.get("axes")) and m["axes"][-1] == "complex" and m["shape"][-1] == 2
 
@@ -149,7 +149,7 @@ def _ragged(col: pa.Array) -> list:
             elif not part:
                 rows.append(np.zeros((0, 0), dtype=_np_dtype(_innermost(values.type))))
             else:
-                rows.append(list(part))
+                rows.append(list(part))  # type: ignore[arg-type]  # ragged: a list of arrays
         return rows
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         flat = values.to_pylist()

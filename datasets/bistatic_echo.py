@@ -76,7 +76,7 @@ TARGET_MODELS: dict[str, tuple[str, int]] = {
 
 @dataclass(frozen=True)
 class BistaticEchoConfig:
-    """Bistatic-echo settings; every default is documented in ``datasets/README_views2.md``.
+    """Bistatic-echo settings; every default is documented in ``datasets/bistatic_echo_and_tb_fingerprint.md``.
 
     ``numerology``: key of :data:`NUMEROLOGIES`. ``num_taps``: L delay taps kept (samples at f_s); None =
     N_CP - ``max_sto_samples``, the largest window with L + max STO <= N_CP (seed §III; 278 taps = 678 m of
@@ -562,14 +562,15 @@ class BistaticEchoView:
 
         setup_mitsuba()
         import mitsuba as mi
-        from sionna.rt import PathSolver, PlanarArray, Receiver, Transmitter, load_scene
+        from sionna.rt import PlanarArray, Receiver, Transmitter
         from sionna.rt.rcs import RCSSolver, TR38901SensingTarget
 
-        try:
-            scene = load_scene(str(scene_path))
-        except Exception as e:  # noqa: BLE001 - a broken scene file is user input
-            raise TwinInputError(f"cannot load the scene: {e}", file=scene_path, field="scene",
-                                 fix="rebuild the scene with `twin ingest`") from None
+        from twin.config import SolverSettings
+        from twin.render.scene_cache import load_scene_copy
+        from twin.render.solver import path_solver as make_path_solver
+
+        # the trace stage's loading and ITU materials; a private copy, as the targets edit the scene
+        scene = load_scene_copy(str(scene_path), config.ofdm.carrier_frequency_hz)
         check_window(sites, config)
         o = config.ofdm
         fs = o.sampling_rate_hz
@@ -619,7 +620,7 @@ class BistaticEchoView:
         for k, kind in enumerate(kinds):
             if not np.allclose(sp_lcs[k], sp_lcs_kind[kind]):
                 raise RuntimeError(f"scattering point of {kind}: {sp_lcs[k]} != {sp_lcs_kind[kind]}")
-        path_solver, rcs_solver = PathSolver(), RCSSolver()
+        (path_solver, _), rcs_solver = make_path_solver(), RCSSolver()
         noise = [noise_variance_per_tap(s.tx_power_dbm, config) for s in sites]
         rows: list[dict] = []
         for snap, (centres, yaws) in enumerate(placements):
@@ -629,10 +630,10 @@ class BistaticEchoView:
             sp_world = np.array([centres[k] + _rot_z(yaws[k]) @ sp_lcs[k] for k in range(len(targets))]).reshape(-1, 3)
             sto = draw_sto(rng, len(sites), config.max_sto_samples)
             solver_seed = int(rng.integers(1 << 31))
-            static = path_solver(scene, max_depth=config.max_depth, max_num_paths_per_src=200_000,
-                                 samples_per_src=config.samples_per_src, synthetic_array=True, los=True,
-                                 specular_reflection=True, diffuse_reflection=False, refraction=True,
-                                 diffraction=False, seed=solver_seed)
+            static = path_solver(scene, **SolverSettings(
+                max_depth=config.max_depth, max_num_paths_per_src=200_000, samples_per_src=config.samples_per_src,
+                synthetic_array=True, los=True, specular_reflection=True, diffuse_reflection=False, refraction=True,
+                diffraction=False, seed=solver_seed).kwargs())
             parts = [(_extract(static, False), False)]
             if targets:
                 echo = rcs_solver(scene, max_depth=config.max_depth, samples_per_sp=config.samples_per_sp,

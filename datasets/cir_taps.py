@@ -39,18 +39,10 @@ import pyarrow as pa
 
 from twin.constants import SPEED_OF_LIGHT
 from twin.datasets.bench import BenchResult, register_bench
-from twin.datasets.ofdm import (
-    cell_attributes,
-    complex_to_pairs,
-    dbm_to_w,
-    first_path_delay_s,
-    link_rng,
-    paths_from_cir,
-    taps,
-    thermal_noise_w,
-    view_table,
-)
+from twin.datasets.channel import first_path_delay_s, paths_from_cir, taps
+from twin.datasets.noise import dbm_to_w, link_rng, thermal_noise_w
 from twin.datasets.registry import ViewInputs, register_view
+from twin.datasets.tables import cell_attributes, complex_to_pairs, view_table
 from twin.schema import tensor_array, tensor_field
 
 #: taps added after the largest delay in ``cover_scene`` mode (the sinc main lobe and its first side lobes)
@@ -277,17 +269,17 @@ VIEW = register_view(CirTapsView())
 @register_bench("cir_taps")
 def bench(quick: bool = False) -> list[BenchResult]:
     """taps kernel vs Sionna ``Paths.taps`` on the same traced paths (256 taps at 200 MS/s), and the view."""
-    from twin.datasets.spike_train import _best_of, sionna_reference_paths, synthetic_cir
+    from twin.datasets.spike_train import best_of, sionna_reference_paths, synthetic_cir
 
     num_rx = 64 if quick else 256
     paths, tau, a = sionna_reference_paths(num_rx, max_depth=3 if quick else 5)
     W, D = 200e6, 256
     out = np.empty((num_rx, D), np.complex64)
     paths.taps(W, 0, D - 1, normalize_delays=False, out_type="numpy")  # JIT warm-up
-    t_sionna = _best_of(lambda: paths.taps(W, 0, D - 1, normalize_delays=False, out_type="numpy"), 7)
+    t_sionna = best_of(lambda: paths.taps(W, 0, D - 1, normalize_delays=False, out_type="numpy"), 7)
     h_ref = np.asarray(paths.taps(W, 0, D - 1, normalize_delays=False, out_type="numpy"))[:, 0, 0, 0, 0, :]
     taps(tau, a, W, D, out=out)
-    t_ours = _best_of(lambda: taps(tau, a, W, D, out=out), 15)
+    t_ours = best_of(lambda: taps(tau, a, W, D, out=out), 15)
     err = float(np.abs(out - h_ref).max() / max(np.abs(h_ref).max(), 1e-30))
     entries = num_rx * D
     notes = {"links": num_rx, "paths": int(tau.shape[1]), "taps": D, "max_rel_err_vs_sionna": err,
@@ -302,7 +294,7 @@ def bench(quick: bool = False) -> list[BenchResult]:
                      scene_path="", seed=1, manifest={})
     for label, cfg in (("view", CirTapsConfig()), ("view_array", CirTapsConfig(rx_array=True))):
         VIEW(vin, cfg)
-        t_view = _best_of(lambda cfg=cfg: VIEW(vin, cfg), 2)
+        t_view = best_of(lambda cfg=cfg: VIEW(vin, cfg), 2)
         n_rx = len(np.unique(cir.column("rx_id").to_numpy()))
         res.append(BenchResult(f"cir_taps/{label}", n_rx / t_view, "samples (receivers)", t_view,
                                {"links": nl, "receivers": n_rx, "ms_per_link": 1e3 * t_view / nl}))

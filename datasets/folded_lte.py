@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 import zlib
 from dataclasses import dataclass
 from typing import Literal
@@ -54,20 +53,12 @@ import numpy as np
 import pyarrow as pa
 import scipy.fft as sfft
 
+from twin.constants import SPEED_OF_LIGHT
 from twin.datasets import lte
-from twin.datasets.bench import BenchResult, register_bench
-from twin.datasets.ofdm import (
-    SPEED_OF_LIGHT,
-    cell_attributes,
-    cfr,
-    dbm_to_w,
-    first_path_delay_s,
-    link_rng,
-    paths_from_cir,
-    thermal_noise_w,
-    view_table,
-)
+from twin.datasets.channel import cfr, first_path_delay_s, paths_from_cir
+from twin.datasets.noise import dbm_to_w, link_rng, thermal_noise_w
 from twin.datasets.registry import ViewInputs, register_view
+from twin.datasets.tables import cell_attributes, view_table
 from twin.errors import TwinInputError
 from twin.schema import tensor_array, tensor_field
 
@@ -166,26 +157,6 @@ class _Cell:
 # -------------------------------------------------------------------------------------------- synthesis
 
 
-_QPSK = (np.array([1 + 1j, 1 - 1j, -1 + 1j, -1 - 1j]) / np.sqrt(2)).astype(np.complex64)
-_QAM16 = ((np.array([-3, -1, 1, 3])[:, None] + 1j * np.array([-3, -1, 1, 3])[None, :]).reshape(-1)
-          / np.sqrt(10)).astype(np.complex64)
-
-
-def _data_symbols(rng: np.random.Generator, shape, modulation: str) -> np.ndarray:
-    """Unit-energy random QPSK or 16QAM symbols (TS 36.211 §7.1 constellations, Gray mapping irrelevant here)."""
-    lut = _QPSK if modulation == "qpsk" else _QAM16
-    return lut[rng.integers(0, lut.size, shape, dtype=np.uint8)]
-
-
-@functools.cache
-def _sync_layout(n_sc: int) -> tuple[np.ndarray, np.ndarray]:
-    """(mask of the 72 central subcarriers: 62 sync + 10 reserved, §6.11.1.2; columns of d(0..61))."""
-    h = n_sc // 2
-    k = np.concatenate([np.arange(-h, 0), np.arange(1, h + 1)])
-    pos = {int(v): i for i, v in enumerate(k)}
-    return np.abs(k) <= 36, np.array([pos[int(v)] for v in lte.sync_subcarriers()])
-
-
 D_HZ = FS_OUT_HZ / SEG_LEN  # line spacing of the periodic segment (1.777… kHz)
 
 
@@ -275,7 +246,7 @@ def _spectra(cells: list[_Cell], frames: int, cfg: FoldedLteConfig, data: bool =
         kc = num.n_fft // 128
         n_fft, n_sc, h = num.n_fft, num.n_sc, num.n_sc // 2
         m_in = SEG_LEN * kc
-        centre, sync_cols = _sync_layout(n_sc)
+        centre, sync_cols = lte.sync_layout(n_sc)
         j0, n_neg, n_pos = _band_layout(m_in, num.bandwidth_hz, kc)
         nb = n_neg + n_pos
         H = _cfr_cells(cells, idx, j0, nb)
@@ -291,7 +262,7 @@ def _spectra(cells: list[_Cell], frames: int, cfg: FoldedLteConfig, data: bool =
                 c = cells[i]
                 if data:
                     osc[c0 + a] = np.exp(2j * np.pi * c.rng.random())  # the cell's oscillator phase
-                    gd = _data_symbols(c.rng, (frames, 8, n_sc), cfg.data_modulation)
+                    gd = lte.data_symbols(c.rng, (frames, 8, n_sc), cfg.data_modulation)
                     if cfg.data_load < 1.0:
                         gd *= c.rng.random(gd.shape) < cfg.data_load
                     g[a, :nd] = gd
@@ -850,26 +821,5 @@ class FoldedLteView:
 
 VIEW = register_view(FoldedLteView())
 
-
-@register_bench("folded_lte")
-def bench(quick: bool = False) -> list[BenchResult]:
-    """The folded-LTE view on synthetic 20-path CIRs (4 co-channel 10 MHz cells per receiver, 10 frames),
-    beside the cost per link of tracing them (Sionna RT, street canyon, TraceConfig's depth 3 and 1e5 samples)."""
-    from twin.datasets.spike_train import _best_of, sionna_reference_paths, synthetic_cir
-
-    nl = 8 if quick else 32
-    cir, towers = synthetic_cir(nl, 20, carrier_hz=2.1e9)
-    vin = ViewInputs(cir=cir, towers=towers, receivers=pa.table({"rx_id": pa.array([], pa.int64())}),
-                     scene_path="", seed=1, manifest={})
-    cfg = FoldedLteConfig()
-    t = _best_of(lambda: VIEW(vin, cfg), 1 if quick else 2)
-    n_rx = 16 if quick else 64
-    sionna_reference_paths(4, max_depth=3)  # scene load + JIT warm-up
-    t0 = time.perf_counter()
-    sionna_reference_paths(n_rx, max_depth=3)
-    t_trace = (time.perf_counter() - t0) / n_rx
-    return [
-        BenchResult("folded_lte/view", nl / t, "samples (receiver, cell)", t,
-                    {"links": nl, "frames": cfg.num_frames, "ms_per_link": 1e3 * t / nl,
-                     "trace_ms_per_link": 1e3 * t_trace, "view_over_trace": (t / nl) / t_trace}),
-    ]
+# the view's bench (twin bench views) lives in its own module; importing it registers it
+from twin.datasets import folded_lte_bench as _bench  # noqa: E402,F401

@@ -42,7 +42,7 @@ def pad_stack(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     out = np.zeros((len(arrs), *shape), dtype=np.result_type(*[a.dtype for a in arrs]))
     mask = np.zeros((len(arrs), shape[0] if nd else 1), dtype=bool)
     for i, a in enumerate(arrs):
-        out[(i, *tuple(slice(0, n) for n in a.shape))] = a
+        out[(i, *tuple(slice(0, n) for n in a.shape))] = a  # type: ignore[index]  # (row, slices)
         mask[i, : a.shape[0] if nd else 1] = True
     return out, mask
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,16 +148,45 @@ def pci_split(pci: int) -> tuple[int, int]:
 SSS_SYMBOL = 5
 PSS_SYMBOL = 6
 
+
+# ------------------------------------------------------------------------------- resource-element content
+
+_QPSK = (np.array([1 + 1j, 1 - 1j, -1 + 1j, -1 - 1j]) / np.sqrt(2)).astype(np.complex64)
+_QAM16 = ((np.array([-3, -1, 1, 3])[:, None] + 1j * np.array([-3, -1, 1, 3])[None, :]).reshape(-1)
+          / np.sqrt(10)).astype(np.complex64)
+
+
+def data_symbols(rng: np.random.Generator, shape, modulation: str) -> np.ndarray:
+    """Unit-energy random QPSK or 16QAM symbols (TS 36.211 §7.1.2, §7.1.3 constellations; the bit mapping does
+    not matter for random data), complex64 of ``shape``."""
+    if modulation not in ("qpsk", "16qam"):
+        raise ValueError(f"modulation must be 'qpsk' or '16qam', got {modulation!r}")
+    lut = _QPSK if modulation == "qpsk" else _QAM16
+    return lut[rng.integers(0, lut.size, shape, dtype=np.uint8)]
+
+
+@functools.cache
+def sync_layout(n_sc: int) -> tuple[np.ndarray, np.ndarray]:
+    """For the ``n_sc`` occupied subcarriers ordered −n_sc/2 … −1, 1 … n_sc/2: (mask of the 72 central ones, the
+    62 carrying PSS/SSS and the 10 reserved around them, §6.11.1.2; the positions of d(0 … 61) in that order)."""
+    h = n_sc // 2
+    k = np.concatenate([np.arange(-h, 0), np.arange(1, h + 1)])
+    pos = {int(v): i for i, v in enumerate(k)}
+    return np.abs(k) <= 36, np.array([pos[int(v)] for v in sync_subcarriers()])
+
+
 __all__ = [
     "FRAME_S",
     "NUMEROLOGY",
     "Numerology",
     "PSS_ROOTS",
     "SUBCARRIER_SPACING_HZ",
+    "data_symbols",
     "numerology",
     "pci_split",
     "pss",
     "sss",
     "sss_indices",
+    "sync_layout",
     "sync_subcarriers",
 ]

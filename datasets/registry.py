@@ -18,7 +18,7 @@ from twin.registry import Registry
 
 @dataclass(frozen=True)
 class ViewInputs:
-    """What a view task gets. ``cir`` holds every CIR row (DESIGN §3 schema) of the receivers in ``receivers``.
+    """What a view task gets. ``cir`` holds every CIR row (docs/architecture.md "Contracts" schema) of the receivers in ``receivers``.
 
     ``towers`` is the build's towers table (cells, without geometry), ``receivers`` the receiver rows of
     this batch (``twin.schema.RECEIVER_SCHEMA``), ``scene_path`` the Mitsuba scene (for views that trace,

@@ -36,21 +36,12 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-from twin.constants import BOLTZMANN
+from twin.constants import BOLTZMANN, SPEED_OF_LIGHT
 from twin.datasets.bench import BenchResult, register_bench
-from twin.datasets.ofdm import (
-    SPEED_OF_LIGHT,
-    cell_attributes,
-    cfr,
-    complex_to_pairs,
-    dbm_to_w,
-    first_path_delay_s,
-    link_rng,
-    paths_from_cir,
-    thermal_noise_w,
-    view_table,
-)
+from twin.datasets.channel import cfr, first_path_delay_s, paths_from_cir
+from twin.datasets.noise import dbm_to_w, link_rng, thermal_noise_w
 from twin.datasets.registry import ViewInputs, register_view
+from twin.datasets.tables import cell_attributes, complex_to_pairs, view_table
 from twin.schema import tensor_array, tensor_field
 
 
@@ -322,10 +313,10 @@ class SpikeTrainView:
             (pa.field("tx_id", pa.string()), pa.array(tx_ids, pa.string())),
             (f_cap, tensor_array(complex_to_pairs(capture), f_cap)),
             (f_rec, tensor_array(complex_to_pairs(h_rec), f_rec)),
-            (pa.field("passed_freq_hz", pa.list_(pa.float64(), q),
-                      metadata={"units": "Hz, baseband offset from the carrier of each h_recovered entry"}), pf),
-            (pa.field("passed_gain_db", pa.list_(pa.float32(), q),
-                      metadata={"units": "dB, filter gain |G| at each h_recovered entry"}),
+            (tensor_field("passed_freq_hz", (q,), ("subcarrier",), pa.float64(),
+                          units="Hz, baseband offset from the carrier of each h_recovered entry"), pf),
+            (tensor_field("passed_gain_db", (q,), ("subcarrier",), pa.float32(),
+                          units="dB, filter gain |G| at each h_recovered entry"),
              pa.array([gdb] * nl, pa.list_(pa.float32(), q))),
             (f_nb, tensor_array(complex_to_pairs(h_nb), f_nb)),
         ]
@@ -436,7 +427,7 @@ def sionna_reference_paths(num_rx: int, max_depth: int, samples_per_src: int = 1
     return paths, tau, a.astype(np.complex64)
 
 
-def _best_of(fn, repeat: int) -> float:
+def best_of(fn, repeat: int) -> float:
     best = np.inf
     for _ in range(repeat):
         t = time.perf_counter()
@@ -457,10 +448,10 @@ def bench(quick: bool = False) -> list[BenchResult]:
     out = np.empty((num_rx, n), np.complex64)
     ff = mi.Float(freqs)
     paths.cfr(ff, normalize_delays=False, out_type="numpy")  # JIT warm-up
-    t_sionna = _best_of(lambda: paths.cfr(ff, normalize_delays=False, out_type="numpy"), 7)
+    t_sionna = best_of(lambda: paths.cfr(ff, normalize_delays=False, out_type="numpy"), 7)
     h_ref = np.asarray(paths.cfr(ff, normalize_delays=False, out_type="numpy"))[:, 0, 0, 0, 0, :]
     cfr(tau, a, freqs, out=out)
-    t_ours = _best_of(lambda: cfr(tau, a, freqs, out=out), 15)
+    t_ours = best_of(lambda: cfr(tau, a, freqs, out=out), 15)
     err = float(np.abs(out - h_ref).max() / max(np.abs(h_ref).max(), 1e-30))
     entries = num_rx * n
     notes = {"links": num_rx, "paths": int(tau.shape[1]), "subcarriers": n, "max_rel_err_vs_sionna": err,
@@ -477,7 +468,7 @@ def bench(quick: bool = False) -> list[BenchResult]:
                      scene_path="", seed=1, manifest={})
     cfg = SpikeTrainConfig()
     VIEW(vin, cfg)
-    t_view = _best_of(lambda: VIEW(vin, cfg), 2)
+    t_view = best_of(lambda: VIEW(vin, cfg), 2)
     res.append(BenchResult("spike_train/view", nl / t_view, "samples", t_view,
                            {"links": nl, "paths": 20, "ms_per_link": 1e3 * t_view / nl}))
     return res

@@ -1,4 +1,4 @@
-"""Train / validation / test splits of a build's receivers (DESIGN §8): a table rx_id -> split.
+"""Train / validation / test splits of a build's receivers (docs/architecture.md "Data access and baselines"): a table rx_id -> split.
 
 Receivers are put into *groups* and whole groups go to one split, so that nothing of a group leaks across:
 

@@ -80,6 +80,7 @@ def run_views(root: str | Path, names: list[str], config: BuildConfig) -> dict[s
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from twin.catalog import Catalog, write_shard
+    from twin.catalog.paths import resolve
     from twin.datasets.registry import get_view
 
     root = Path(root)
@@ -93,6 +94,14 @@ def run_views(root: str | Path, names: list[str], config: BuildConfig) -> dict[s
     missing = [t.key for t in tasks if t.key not in path_by_key]
     if missing:
         raise TwinInputError(f"{len(missing)} trace tasks are not finished", file=root, fix="re-run `twin build` (it resumes) before building views")
+    sound, bad = cat.checked_task_keys("cir")  # the inputs are checked as resume checks them (size + sha256)
+    if bad or any(t.key not in sound for t in tasks):
+        from twin.catalog.paths import DamagedBuildError
+
+        raise DamagedBuildError(
+            f"{len(bad)} CIR shard(s) fail their check ({'; '.join(bad[:3])})", file=root, field="cir",
+            fix="re-run `twin build` with the same config: it traces those shards again; then build the view",
+        )
     scene_xml = str((root / m["scene"]["xml"]).resolve())
     seed = config.trace.seed
     out: dict[str, Any] = {}
@@ -105,12 +114,12 @@ def run_views(root: str | Path, names: list[str], config: BuildConfig) -> dict[s
         configs[name] = vcfg
         vhash = config_hash(vcfg)
         vtasks = plan_view_tasks(name, vhash, tasks, granularity=getattr(view, "granularity", "per_receiver_batch"), seed=seed)
-        done = cat.task_keys(name)
-        todo = [vt for vt in vtasks if vt.key not in done or not (root / vt.shard_relpath).exists()]
+        done, _ = cat.checked_task_keys(name)  # a damaged view shard is built again
+        todo = [vt for vt in vtasks if vt.key not in done]
         out[name] = {"tasks": len(vtasks), "skipped": len(vtasks) - len(todo), "rows": 0}
         for vt in todo:
             # a view that traces the scene itself (reads_cir = False) gets no CIR shard to read
-            shard_paths = [str((root / path_by_key[k]).resolve()) for k in vt.cir_keys] if getattr(view, "reads_cir", True) else []
+            shard_paths = [str(resolve(root, path_by_key[k], suffix=".parquet").resolve()) for k in vt.cir_keys] if getattr(view, "reads_cir", True) else []
             key = f"view-{vt.key}"
             jobs.append(cluster.Job(key, view_job, (name, vcfg, shard_paths, str(root.resolve()), list(vt.rx_ids), scene_xml,
                                                     task_seed(seed, vt.key), m), 1))
@@ -142,10 +151,11 @@ def view_job(name: str, vcfg: Any, shard_paths: list[str], root: str, rx_ids: li
     import pyarrow.compute as pc
 
     from twin.datasets.registry import ViewInputs, get_view
+    from twin.geo import without_geometry
 
     view = get_view(name)
     cir = pa.concat_tables([pq.read_table(p) for p in shard_paths]) if shard_paths else pa.table({})
-    rx = pq.read_table(Path(root) / "receivers.parquet")
+    rx = without_geometry(pq.read_table(Path(root) / "receivers.parquet"))
     if rx_ids:
         mask = pc.is_in(rx.column("rx_id"), value_set=pa.array(rx_ids, pa.int64()))
         rx = rx.filter(mask)

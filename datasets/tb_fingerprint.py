@@ -25,12 +25,11 @@ import numpy as np
 import pyarrow as pa
 
 from twin.config import positive
+from twin.constants import SPEED_OF_LIGHT
 from twin.datasets.bench import BenchResult, register_bench
 from twin.datasets.registry import ViewInputs, register_view
 from twin.errors import TwinInputError
 from twin.schema import META_VIEW, tensor_array, tensor_field
-
-SPEED_OF_LIGHT = 299_792_458.0  # m/s
 
 # ----------------------------------------------------------------------------------------- transforms
 

@@ -1,4 +1,4 @@
-"""View variants (DESIGN §8): a view built with other settings is another variant, keyed by its config hash.
+"""View variants (docs/architecture.md "Data access and baselines"): a view built with other settings is another variant, keyed by its config hash.
 
 A variant's shards live in ``views/<view>/<variant>/part-*.parquet`` (older builds: ``views/<view>/``) and carry
 the variant in the catalog's ``config_hash`` column and the file metadata (``twin.config_hash``); the settings

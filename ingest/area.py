@@ -73,7 +73,7 @@ def load_area(src: BuildingSource, towers_path: Path, config: IngestConfig, *, s
     from twin.ingest.osm import read_buildings_file, read_osm_online
 
     if src.kind == "city":
-        # the embedded default: with no network a city preset uses the scene shipped in sionna-rt (DESIGN §4)
+        # the embedded default: with no network a city preset uses the scene shipped in sionna-rt (docs/architecture.md "Ingest")
         try:
             raw = read_osm_online(bbox=get_city(src.value).bbox)
         except TwinInputError as e:
@@ -100,18 +100,18 @@ def load_area(src: BuildingSource, towers_path: Path, config: IngestConfig, *, s
         building_source = f"osmnx:bbox:{','.join(f'{v:.6f}' for v in bbox)}"
     if len(raw) == 0:
         raise TwinInputError("no buildings in the area", file=src.value, fix="choose a larger area or another file")
-    w, s, e, n = (clip_wgs.bounds if clip_wgs is not None else tuple(raw.total_bounds))
-    frame = LocalFrame(round((s + n) / 2, 7), round((w + e) / 2, 7))
-    area = clip_wgs if clip_wgs is not None else box(w, s, e, n)
+    w, s, e_, n = (clip_wgs.bounds if clip_wgs is not None else tuple(raw.total_bounds))
+    frame = LocalFrame(round((s + n) / 2, 7), round((w + e_) / 2, 7))
+    area = clip_wgs if clip_wgs is not None else box(w, s, e_, n)
     towers = read_towers(towers_path, frame, config, strict=strict, area=area, allow_empty_area=not strict)
     _warn_if_no_towers(towers, towers_path)
     bset = buildings_from_source(raw, frame, config, clip=clip_wgs, strict=strict, frequency_hz=None)
     if len(bset.gdf) == 0:
         raise TwinInputError("no usable buildings in the area", file=src.value, fix="choose a larger area or another file")
-    x0, y0 = frame.to_local([w, e], [s, n])
+    x0, y0 = frame.to_local([w, e_], [s, n])
     bounds_local = (float(min(x0)), float(min(y0)), float(max(x0)), float(max(y0)))
     place_on_roofs(towers.cells, bset, config)
-    return AreaBundle(frame, bset, towers, (w, s, e, n), bounds_local, building_source, "extruded",
+    return AreaBundle(frame, bset, towers, (w, s, e_, n), bounds_local, building_source, "extruded",
                       towers_note="", licences={"buildings": OSM_LICENCE, "towers": USER_TOWERS_LICENCE})
 
 
@@ -121,7 +121,7 @@ def _load_bundled(city: str, towers_path: Path, config: IngestConfig, *, strict:
 
     preset = get_city(city)
     info = bundled_scene_info(preset.name)
-    frame = info.frame  # origin = the scene's (0, 0), anchored by the landmark (DESIGN §4)
+    frame = info.frame  # origin = the scene's (0, 0), anchored by the landmark (docs/architecture.md "Ingest")
     # materials keep their ITU type at every carrier: outside ITU-R P.2040's ranges the tracer extrapolates the
     # fit (twin.itu, applied by twin.render.itu) and the manifest lists where it does
     bset, _ = bundled_buildings(preset.name, config, frequency_hz=None)
@@ -159,7 +159,7 @@ def _warn_if_no_towers(towers, towers_path: Path) -> None:
 
 
 def place_on_roofs(cells: pd.DataFrame, buildings, config: IngestConfig) -> None:
-    """Mast heights (DESIGN §4): CSV height if given and above the roof, else roof + mast, else the default.
+    """Mast heights (docs/architecture.md "Ingest"): CSV height if given and above the roof, else roof + mast, else the default.
 
     Updates ``height_m``, ``height_source``, ``z`` and ``quality_flags`` of ``cells`` in place. Heights are
     metres above local ground.

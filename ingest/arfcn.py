@@ -14,6 +14,7 @@ All frequencies are carrier centre frequencies in Hz.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -260,7 +261,7 @@ def _nr_fdd(band, dl, ul, f_dl_low_mhz, f_ul_low_mhz) -> list[_NRRange]:
     """TS 38.104 Table 5.4.2.3-1: NR-ARFCN ranges (first, last) of a paired band's downlink and uplink."""
     return [
         _NRRange(band, "downlink", "FDD", *dl),
-        _NRRange(band, "uplink", "FDD", *ul, duplex_offset_hz=(f_dl_low_mhz - f_ul_low_mhz) * 1e6),
+        _NRRange(band, "uplink", "FDD", *ul, duplex_offset_hz=(f_dl_low_mhz - f_ul_low_mhz) * 1e6),  # type: ignore[misc]  # ul: (first, last)
     ]
 
 
@@ -396,7 +397,7 @@ def gsm_arfcn_to_carrier(arfcn: int) -> Carrier:
 
 # ------------------------------------------------------------------------------------------- by RAT
 
-CARRIER_RESOLVERS = {
+CARRIER_RESOLVERS: dict[str, Callable[[int], Carrier]] = {
     "LTE": earfcn_to_carrier,
     "NR": nr_arfcn_to_carrier,
     "UMTS": uarfcn_to_carrier,

@@ -1,4 +1,4 @@
-"""Building footprints with heights and materials in the local frame (DESIGN §4).
+"""Building footprints with heights and materials in the local frame (docs/architecture.md "Ingest").
 
 :func:`buildings_from_source` turns OSM footprints (a file or a GeoDataFrame from :mod:`twin.ingest.osm`) into a
 :class:`BuildingSet`: repaired, clipped, tiny ones dropped, each with a height (metres) and an ITU material, in
@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -92,7 +93,7 @@ def parse_levels(value) -> tuple[float | None, str]:
 
 
 def height_for_tags(tags, config: IngestConfig) -> tuple[float, str, str]:
-    """(height metres, source tag|levels|default, note) by the rules in the module docstring (DESIGN §4)."""
+    """(height metres, source tag|levels|default, note) by the rules in the module docstring (docs/architecture.md "Ingest")."""
     notes = []
     for key in ("height", "building:height"):
         h, why = parse_height_m(tags.get(key))
@@ -186,9 +187,9 @@ def _load(source) -> gpd.GeoDataFrame:
     if isinstance(source, gpd.GeoDataFrame):
         gdf = source
         if "osm_id" not in gdf.columns:
-            from twin.ingest.osm import _from_geoframe
+            from twin.ingest.osm import from_geoframe
 
-            gdf = _from_geoframe(gdf, "GeoDataFrame")
+            gdf = from_geoframe(gdf, "GeoDataFrame")
         elif gdf.crs is None:
             gdf = gdf.set_crs("EPSG:4326")
         elif gdf.crs.to_epsg() != 4326:
@@ -335,7 +336,7 @@ def buildings_from_source(
     )
     gdf = gdf[list(BUILDING_COLUMNS)]
     counts["kept"] = len(gdf)
-    report = {
+    report: dict[str, Any] = {
         k: int(counts.get(k, 0))
         for k in ("read", "kept", "repaired", "dropped_invalid", "dropped_tiny", "clipped", "clipped_out")
     }

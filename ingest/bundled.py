@@ -1,4 +1,4 @@
-"""Footprints and heights recovered from the city scenes that ship with sionna-rt (DESIGN §4, the offline default).
+"""Footprints and heights recovered from the city scenes that ship with sionna-rt (docs/architecture.md "Ingest", the offline default).
 
 The scenes (``sionna/rt/scenes/<name>/<name>.xml``) list one or a few PLY meshes per building object, named
 ``<object>-itu_<material>.ply`` (etoile, munich: walls marble, roofs metal) or ``<object>-wall.ply`` /
@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -73,8 +74,9 @@ def parse_scene_xml(xml_path: Path) -> list[SceneShape]:
     bsdf_type: dict[str, str] = {}
     for b in root.iter("bsdf"):
         t = next((s.get("value") for s in b.findall("string") if s.get("name") == "type"), None)
-        if b.get("id") and t:
-            bsdf_type[b.get("id")] = t
+        bid = b.get("id")
+        if bid and t:
+            bsdf_type[bid] = t
     shapes = []
     for sh in root.iter("shape"):
         if sh.get("type") != "ply":
@@ -93,7 +95,7 @@ def parse_scene_xml(xml_path: Path) -> list[SceneShape]:
 def _triangles(path: Path) -> np.ndarray:
     import trimesh
 
-    m = trimesh.load(path, process=False, force="mesh")
+    m: Any = trimesh.load(path, process=False, force="mesh")
     return np.asarray(m.vertices, dtype=np.float64)[np.asarray(m.faces)]
 
 
@@ -235,7 +237,7 @@ def bundled_buildings(
         up = (nz > UP_NZ) & (area2 > 2e-6)
         wall = (np.abs(nz) <= UP_NZ) & (area2 > 2e-6)
         base = float(tri[:, :, 2].min()) if terrain else ground_z
-        wall_area = Counter()
+        wall_area: Counter[str] = Counter()
         for m, a in zip(mats_arr[wall], area2[wall], strict=True):
             wall_area[m] += a
         wall_mat = wall_area.most_common(1)[0][0] if wall_area else Counter(mats).most_common(1)[0][0]
@@ -251,7 +253,7 @@ def bundled_buildings(
             if fp is None:
                 continue
             top = float(tri[idx][:, :, 2].max())
-            roof_area = Counter()
+            roof_area: Counter[str] = Counter()
             for m, a in zip(mats_arr[idx], area2[idx], strict=True):
                 roof_area[m] += a
             comps.append((top, fp, roof_area.most_common(1)[0][0]))

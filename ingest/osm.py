@@ -1,4 +1,4 @@
-"""Read OpenStreetMap building footprints (DESIGN §4): local .osm / .osm.pbf / GeoJSON / GeoParquet, or osmnx.
+"""Read OpenStreetMap building footprints (docs/architecture.md "Ingest"): local .osm / .osm.pbf / GeoJSON / GeoParquet, or osmnx.
 
 Every reader returns a GeoDataFrame in EPSG:4326 with one row per building footprint:
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -88,6 +89,7 @@ def read_osm_xml_or_pbf(path: str | Path) -> gpd.GeoDataFrame:
     way_rings: dict[int, tuple] = {}
     try:
         fp = osmium.FileProcessor(str(path)).with_areas(osmium.filter.KeyFilter("building"))
+        obj: Any  # osmium yields Node | Way | Relation | Area; the is_*() checks below select the kind
         for obj in fp:
             if obj.is_way():
                 if is_building(obj.tags):
@@ -165,7 +167,7 @@ def _osm_id_from_row(row, i: int) -> str:
     return f"feature/{i}"
 
 
-def _from_geoframe(raw: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
+def from_geoframe(raw: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
     """Normalise a GeoDataFrame of OSM features (osmnx, GeoJSON, GeoParquet) to the reader's layout."""
     if raw.crs is None:
         raw = raw.set_crs("EPSG:4326")
@@ -220,7 +222,7 @@ def read_geojson(path: str | Path) -> gpd.GeoDataFrame:
         raise TwinInputError(
             f"cannot read GeoJSON ({type(e).__name__}: {e})", file=path, fix="check that it is valid GeoJSON"
         ) from None
-    return _from_geoframe(raw, str(path))
+    return from_geoframe(raw, str(path))
 
 
 def read_geoparquet(path: str | Path) -> gpd.GeoDataFrame:
@@ -236,7 +238,7 @@ def read_geoparquet(path: str | Path) -> gpd.GeoDataFrame:
             file=path,
             fix="check that it is a GeoParquet file with a 'geometry' column",
         ) from None
-    return _from_geoframe(raw, str(path))
+    return from_geoframe(raw, str(path))
 
 
 # Suffix -> reader. Longest suffix wins (".osm.pbf" before ".pbf").
@@ -252,13 +254,30 @@ READERS: dict[str, Callable[[Path], gpd.GeoDataFrame]] = {
 }
 
 
+def check_lonlat_bounds(gdf: gpd.GeoDataFrame, path: str | Path) -> gpd.GeoDataFrame:
+    """``gdf`` unchanged when its coordinates are WGS84 degrees (lon -180..180, lat -90..90), else TwinInputError."""
+    if len(gdf) == 0:
+        return gdf
+    import numpy as np
+
+    w, s, e, n = (float(v) for v in gdf.total_bounds)
+    if not (np.isfinite([w, s, e, n]).all() and -180 <= w <= e <= 180 and -90 <= s <= n <= 90):
+        raise TwinInputError(
+            f"coordinates are not WGS84 longitude/latitude degrees (bounds {w:g}, {s:g}, {e:g}, {n:g})",
+            file=path,
+            field="coordinates",
+            fix="write [longitude, latitude] in degrees (EPSG:4326): reproject projected coordinates, and check the order",
+        )
+    return gdf
+
+
 def read_buildings_file(path: str | Path) -> gpd.GeoDataFrame:
     """Dispatch on the file suffix (:data:`READERS`)."""
     path = Path(path)
     name = path.name.lower()
     for suffix in sorted(READERS, key=len, reverse=True):
         if name.endswith(suffix):
-            return READERS[suffix](path)
+            return check_lonlat_bounds(READERS[suffix](path), path)
     raise TwinInputError(
         "unknown building file type",
         file=path,
@@ -319,7 +338,7 @@ def read_osm_online(
             fix="check the network and the place name, or build offline: --offline (bundled scene) or "
             "--osm-file FILE.osm.pbf (a local extract)",
         ) from None
-    return _from_geoframe(raw, f"osmnx:{what}")
+    return from_geoframe(raw, f"osmnx:{what}")
 
 
 def attrs_json(gdf: gpd.GeoDataFrame) -> str:

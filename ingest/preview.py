@@ -1,4 +1,4 @@
-"""Top-view preview images (DESIGN §3 ``previews/*.png``), matplotlib with the Agg backend.
+"""Top-view preview images (docs/architecture.md "Contracts" ``previews/*.png``), matplotlib with the Agg backend.
 
 Coordinates are the local frame (metres, x east, y north). Tower sector azimuths are degrees clockwise from
 north, so a sector line points along (sin az, cos az).

@@ -1,4 +1,4 @@
-"""Building footprints -> a Mitsuba scene (XML + binary PLY meshes) that ``sionna.rt.load_scene`` opens (DESIGN §4).
+"""Building footprints -> a Mitsuba scene (XML + binary PLY meshes) that ``sionna.rt.load_scene`` opens (docs/architecture.md "Ingest").
 
 Each footprint (holes included) is extruded into a closed prism: a wall quad on every edge of every ring (outer and
 inner), the roof and the floor triangulated with earcut (``mapbox_earcut``) with the inner rings as holes. Outer
@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import mapbox_earcut
@@ -289,7 +290,7 @@ def write_scene(
         import trimesh
 
         try:
-            gm = trimesh.load(ground_mesh, process=False, force="mesh")
+            gm: Any = trimesh.load(ground_mesh, process=False, force="mesh")
         except Exception as e:  # noqa: BLE001
             raise TwinInputError(
                 f"cannot read ground mesh ({e})", file=ground_mesh, fix="pass a PLY mesh"
@@ -314,15 +315,15 @@ def write_scene(
     )
     xml_path = out_dir / "scene.xml"
     xml_path.write_text(xml)
-    h = hashlib.sha256()
-    h.update(xml.encode())
+    digest = hashlib.sha256()
+    digest.update(xml.encode())
     for p in sorted(mesh_paths):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
+        digest.update(p.name.encode())
+        digest.update(p.read_bytes())
     return SceneInfo(
         xml_path=xml_path,
         mesh_paths=tuple(mesh_paths),
-        content_hash=h.hexdigest(),
+        content_hash=digest.hexdigest(),
         n_triangles=int(n_tri),
         materials=tuple(used_materials),
         n_buildings=n_buildings,

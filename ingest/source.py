@@ -40,7 +40,11 @@ class BuildingSource:
                 raise TwinInputError("--place needs the network", field="--place", fix="drop --offline, or use --osm-file with a downloaded extract")
             return cls("place", str(val), offline)
         if opt == "--bbox":
-            return cls("bbox", str(val), offline, parse_bbox(str(val)))
+            box = parse_bbox(str(val))
+            if offline:
+                raise TwinInputError("--bbox downloads the buildings from OpenStreetMap: it needs the network",
+                                     field="--bbox", fix="drop --offline, or use --osm-file with a downloaded extract")
+            return cls("bbox", str(val), offline, box)
         p = Path(val)
         if not p.exists():
             raise TwinInputError("file not found", file=p, field="--osm-file", fix="pass an existing .osm, .osm.pbf, .geojson or GeoParquet file")

@@ -89,10 +89,13 @@ def _ingest_into(root: Path, name: str, src: BuildingSource, towers_path: Path, 
     from twin.ingest import area
     from twin.itu import material_notes
 
-    console = Console(stderr=True, soft_wrap=True)
+    console = Console(stderr=True, soft_wrap=True, emoji=False)
     t0 = time.perf_counter()
     with console.status(f"ingest {name}: buildings ..."):
         bundle = area.load_area(src, towers_path, config.ingest, strict=strict)
+    from twin.guards import check_area
+
+    check_area(bundle.area_bbox_wgs84, config.limits, what=f"{src.kind} {src.value}", field=f"--{src.kind}")
     _report_rows(console, bundle.towers)
     with console.status(f"ingest {name}: scene ..."):
         scene = area.write_bundle(root, bundle, config.ingest)

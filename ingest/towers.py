@@ -1,4 +1,4 @@
-"""Read tower CSVs (CellMapper or OpenCelliD layout) into a cell table (DESIGN §4, columns: ``TOWER_COLUMNS``).
+"""Read tower CSVs (CellMapper or OpenCelliD layout) into a cell table (docs/architecture.md "Ingest", columns: ``TOWER_COLUMNS``).
 
 Layouts are detected by header (any case, any of the delimiters ``, ; tab |``), and a headerless 13/14-column
 OpenCelliD dump is recognised by its first field (GSM/UMTS/LTE/NR/CDMA). Optional columns in any layout:
@@ -24,7 +24,7 @@ import io
 import math
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ from twin.config import IngestConfig
 from twin.errors import TwinInputError
 from twin.frame import LocalFrame
 from twin.ingest.arfcn import CARRIER_RESOLVERS, Carrier
+from twin.ingest.layouts import COMMON_OPTIONAL, LAYOUTS, Layout, register_layout
 from twin.schema import TOWER_COLUMNS
 
 Status = Literal["kept", "repaired", "skipped"]
@@ -64,77 +65,6 @@ OPENCELLID_RADIOS = ("GSM", "UMTS", "LTE", "NR", "CDMA")
 DELIMITERS = {",": "comma ','", ";": "semicolon ';'", "\t": "tab", "|": "pipe '|'"}
 
 
-# ------------------------------------------------------------------------------------------ layouts
-
-
-@dataclass(frozen=True)
-class Layout:
-    """A tower CSV layout: canonical field -> accepted header names (lower case), required and optional."""
-
-    name: str
-    columns: str  # the header as the layout defines it (for messages)
-    required: Mapping[str, tuple[str, ...]]
-    optional: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    headerless: tuple[str, ...] = ()  # column names of a headerless file in this layout
-
-
-LAYOUTS: dict[str, Layout] = {}
-
-
-def register_layout(layout: Layout) -> Layout:
-    LAYOUTS[layout.name] = layout
-    return layout
-
-
-register_layout(
-    Layout(
-        name="cellmapper",
-        columns="latitude,longitude,altitude,MCC,MNC,LAC|TAC,CID,signal,type,subtype,ARFCN,PSC|PCI",
-        required={
-            "lat": ("latitude",),
-            "lon": ("longitude",),
-            "mcc": ("mcc",),
-            "mnc": ("mnc",),
-            "tac": ("lac", "tac"),
-            "cid": ("cid",),
-            "arfcn": ("arfcn", "earfcn"),
-            "pci": ("psc", "pci"),
-        },
-        optional={"radio": ("type",)},
-    )
-)
-register_layout(
-    Layout(
-        name="opencellid",
-        columns="radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,averageSignal",
-        required={
-            "radio": ("radio",),
-            "mcc": ("mcc",),
-            "mnc": ("net", "mnc"),
-            "tac": ("area",),
-            "cid": ("cell",),
-            "lon": ("lon",),
-            "lat": ("lat",),
-        },
-        # OpenCelliD's `unit` is the UMTS PSC / LTE PCI; an explicit pci column wins.
-        optional={"pci": ("pci", "unit"), "arfcn": ("earfcn", "arfcn", "nrarfcn", "uarfcn")},
-        headerless=(
-            "radio", "mcc", "net", "area", "cell", "unit", "lon", "lat", "range", "samples", "changeable",
-            "created", "updated", "averagesignal",
-        ),
-    )
-)
-
-# Optional columns accepted in every layout (case-insensitive aliases).
-COMMON_OPTIONAL: dict[str, tuple[str, ...]] = {
-    "azimuth": ("azimuth", "azimuth_deg", "azi"),
-    "tilt": ("tilt", "downtilt", "tilt_deg", "downtilt_deg"),
-    "height": ("height", "height_m", "antenna_height", "antenna_height_m"),
-    "power": ("power", "tx_power_dbm", "tx_power", "power_dbm"),
-    "bandwidth_hz": ("bandwidth_hz",),
-    "bandwidth_mhz": ("bandwidth_mhz",),
-    "bandwidth": ("bandwidth", "bw"),  # MHz when <= 1000, else Hz
-}
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -232,7 +162,7 @@ def _norm_header(h: str) -> str:
 
 def _resolve(header: list[str], aliases: Mapping[str, tuple[str, ...]]) -> tuple[dict[str, int], list[str]]:
     """Map canonical fields to column indices; return (found, missing canonical fields)."""
-    idx = {}
+    idx: dict[str, int] = {}
     for i, h in enumerate(header):
         idx.setdefault(_norm_header(h), i)
     found, missing = {}, []
@@ -447,11 +377,11 @@ def _parse_row(ctx: _Ctx, fields: list[str]) -> tuple[dict[str, Any], list[tuple
         flags.append("height_zero_ignored")  # exports write 0 for "unknown"
         height = None
     power = _optional_number(ctx, fields, "power", -50.0, 80.0, repairs, "dBm per cell")
-    bw = None
+    bw: float | None = None
     for canon, scale in (("bandwidth_hz", 1.0), ("bandwidth_mhz", 1e6), ("bandwidth", None)):
-        v = _optional_number(ctx, fields, canon, 0.0, 1e12, repairs, "channel bandwidth")
-        if v is not None and v > 0:
-            bw = v * (scale if scale is not None else (1e6 if v <= 1000 else 1.0))
+        bv = _optional_number(ctx, fields, canon, 0.0, 1e12, repairs, "channel bandwidth")
+        if bv is not None and bv > 0:
+            bw = bv * (scale if scale is not None else (1e6 if bv <= 1000 else 1.0))
             break
     if bw is not None and not 100e3 <= bw <= 400e6:
         repairs.append(("bandwidth", f"bandwidth {bw:g} Hz is outside 100 kHz..400 MHz, default used", "give MHz or Hz"))
@@ -524,7 +454,7 @@ def read_towers(
     default_earfcn: int | None = None,
     allow_empty_area: bool = False,
 ) -> TowerTable:
-    """Read a CellMapper or OpenCelliD tower CSV into a :class:`TowerTable` (DESIGN §4).
+    """Read a CellMapper or OpenCelliD tower CSV into a :class:`TowerTable` (docs/architecture.md "Ingest").
 
     ``frame``: local frame for x/y (metres); None leaves x/y NaN. ``config``: defaults (tx power dBm,
     bandwidth Hz, tilt degrees, site merge distance m); None uses ``IngestConfig()``. ``strict``: raise
@@ -643,6 +573,47 @@ def read_towers(
     if far:
         counts["far_outside"] = far  # rows dropped unparsed by the streaming reader (far outside the area)
     return TowerTable(cells, reps, counts, str(path), layout.name, delimiter)
+
+
+def check_tower_file(path: str | Path) -> str:
+    """Cheap check of a tower file before any other work (the ingest reads it later): it exists, is a
+    readable text file, and its first lines show an accepted layout with a data row. Returns the layout
+    name; raises the same :class:`TwinInputError` (file, row, field, fix) that :func:`read_towers` would."""
+    path = Path(path)
+    if not path.exists():
+        raise TwinInputError("tower CSV not found", file=path, fix="check the path given for the tower file")
+    if path.is_dir():
+        raise TwinInputError("is a directory, not a CSV file", file=path, fix="pass the tower CSV file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256 << 10)
+            more = bool(f.read(1))
+    except OSError as e:
+        raise TwinInputError(f"cannot read the file ({e.strerror})", file=path, fix="check the path and permissions") from None
+    if b"\x00" in head[:4096]:
+        raise TwinInputError("looks like a binary file, not a CSV", file=path, fix="pass a CellMapper or OpenCelliD CSV export")
+    text = next((head.decode(enc) for enc in ("utf-8-sig", "cp1252", "latin-1") if _decodes(head, enc)), "")
+    lines = text.splitlines()
+    if more and len(lines) > 1:
+        lines = lines[:-1]  # the last sampled line may be cut
+    first = next((ln for ln in lines if ln.strip().strip("\ufeff")), None)
+    if first is None:
+        raise TwinInputError("the tower CSV is empty", file=path, fix="export the towers again (CellMapper or OpenCelliD layout)")
+    delimiter = _sniff_delimiter(first)
+    try:
+        rows = _read_rows("\n".join(lines[:200]) + "\n", delimiter)
+    except TwinInputError as e:
+        raise TwinInputError(e.message, file=path, row=e.row, fix=e.fix) from None
+    layout, *_ = _detect(path, rows, delimiter)
+    return layout.name
+
+
+def _decodes(raw: bytes, enc: str) -> bool:
+    try:
+        raw.decode(enc)
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _stream_near_area(path: Path, area: Any, config: IngestConfig) -> tuple[list[tuple[int, list[str]]], str, int, int] | None:
@@ -833,7 +804,7 @@ def _build_cells(records: list[dict[str, Any]], frame: LocalFrame | None, config
     df = df.sort_values(["site_id", "earfcn", "cid"], kind="stable").reset_index(drop=True)
     out = df[list(CELL_COLUMNS)].copy()
     for c, t in _DTYPES.items():
-        out[c] = out[c].astype(t)
+        out[c] = out[c].astype(t)  # type: ignore[call-overload]  # a dtype name
     for c in CELL_COLUMNS:
         if c not in _DTYPES and c not in _STR_COLUMNS:
             out[c] = out[c].astype("float64")
@@ -862,5 +833,6 @@ __all__ = [
     "TowerTable",
     "read_towers",
     "register_layout",
+    "check_tower_file",
     "towers_to_geodataframe",
 ]

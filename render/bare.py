@@ -1,4 +1,4 @@
-"""Reference ways of tracing the same links with plain Sionna RT, for ``twin bench trace`` (DESIGN §9).
+"""Reference ways of tracing the same links with plain Sionna RT, for ``twin bench trace`` (docs/architecture.md "Benches").
 
 * :func:`bare_sionna_links`: the way the Sionna RT documentation and tutorials do it: ``load_scene``, add a
   ``Transmitter`` per cell and a ``Receiver`` per point, one ``PathSolver()(scene, ...)`` call, then
@@ -14,19 +14,20 @@ tracing (devices, solver, CIR extraction), not of loading the scene, which every
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from twin.config import TraceConfig
-from twin.render.trace import CELL_COLUMNS, RECEIVER_COLUMNS, _check_table, cell_orientation, solver_kwargs
+from twin.render.trace import CELL_COLUMNS, RECEIVER_COLUMNS, cell_orientation, check_table
 
 
 def _prepare(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, config: TraceConfig):
     if not isinstance(config, TraceConfig):
         raise TypeError(f"config must be a twin.config.TraceConfig, got {type(config).__name__}")
-    _check_table(cells, "cells", CELL_COLUMNS, "cell_id")
-    _check_table(receivers, "receivers", RECEIVER_COLUMNS, "rx_id")
+    check_table(cells, "cells", CELL_COLUMNS, "cell_id")
+    check_table(receivers, "receivers", RECEIVER_COLUMNS, "rx_id")
     freqs = cells["frequency_hz"].astype(float).unique()
     if len(freqs) != 1:
         raise ValueError(f"all cells must share frequency_hz; got {sorted(freqs.tolist())}")
@@ -39,16 +40,22 @@ def _prepare(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, confi
     scene.frequency = float(freqs[0])
     scene.tx_array = rt.PlanarArray(num_rows=1, num_cols=1, pattern=config.antenna_pattern, polarization=config.polarization)
     scene.rx_array = rt.PlanarArray(num_rows=1, num_cols=1, pattern=config.rx_pattern, polarization=config.polarization)
+    c: Any  # a row of itertuples
     for i, c in enumerate(cells.itertuples(index=False)):
         scene.add(rt.Transmitter(f"tx{i}", position=[float(c.x), float(c.y), float(c.z)],
                                  orientation=list(cell_orientation(float(c.azimuth_deg), float(c.tilt_deg)))))
     return scene
 
 
-def _solve(scene, config: TraceConfig, solver=None):
+def _bare_solver():
+    """A plain ``sionna.rt.PathSolver``, as the Sionna RT tutorials make it."""
     import sionna.rt as rt
 
-    return (solver or rt.PathSolver())(scene, **solver_kwargs(config))
+    return rt.PathSolver()
+
+
+def _solve(scene, config: TraceConfig, solver=None):
+    return (solver or _bare_solver())(scene, **config.solver_settings().kwargs())
 
 
 def _links_with_paths(paths) -> int:
@@ -66,6 +73,7 @@ def bare_sionna_links(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFra
     import sionna.rt as rt
 
     t0 = time.perf_counter()
+    r: Any  # a row of itertuples
     for j, r in enumerate(receivers.itertuples(index=False)):
         v = [float(getattr(r, k, 0.0)) for k in ("vx", "vy", "vz")]
         scene.add(rt.Receiver(f"rx{j}", position=[float(r.x), float(r.y), float(r.z)], velocity=v))
@@ -85,7 +93,8 @@ def naive_loop_links(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFram
     t0 = time.perf_counter()
     rx = None
     n = 0
-    solver = rt.PathSolver()
+    solver = _bare_solver()
+    r: Any
     for r in sub.itertuples(index=False):
         pos = [float(r.x), float(r.y), float(r.z)]
         if rx is None:

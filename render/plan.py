@@ -91,7 +91,7 @@ def plan_trace_tasks(
                 tasks.append(
                     TraceTask(
                         key=key,
-                        carrier_hz=float(carrier),
+                        carrier_hz=float(carrier),  # type: ignore[arg-type]  # a groupby key: the float carrier
                         cell_ids=tuple(str(c) for c in cg["cell_id"]),
                         rx_ids=tuple(int(r) for r in rx["rx_id"]),
                         rx_batch=b,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,12 +26,15 @@ from twin import cluster
 from twin.config import BuildConfig, TraceConfig, config_hash, to_dict
 from twin.errors import TwinInputError
 from twin.frame import LocalFrame
+from twin.geo import with_point_geometry, without_geometry
 from twin.io import atomic_path, write_json_atomic
 from twin.manifest import now_iso, read_manifest, set_stage
+from twin.render.bundle import SceneBundle, local_scene, pack_scene
 from twin.render.plan import TraceTask, plan_trace_tasks
 from twin.schema import RECEIVER_SCHEMA, file_metadata
 
 PLAN_FILE = "render_plan.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,7 +78,7 @@ def ensure_receivers(
     if path.exists():
         md = pq.read_schema(path).metadata or {}
         if md.get(b"twin.config_hash", b"").decode() == h:
-            return pq.read_table(path).to_pandas()
+            return without_geometry(pq.read_table(path)).to_pandas()
     m = read_manifest(root)
     b = pq.read_table(root / "buildings.parquet", columns=["geometry_local"]).column("geometry_local").to_pylist()
     import shapely
@@ -86,13 +90,49 @@ def ensure_receivers(
     table = make_receivers(footprints, bounds, config.receivers, street_graph=graph, frame=frame)
     meta = file_metadata(config_hash=h, scene_hash=m["scene"]["hash"], view="receivers", config=to_dict(config.receivers))
     table = table.cast(RECEIVER_SCHEMA).replace_schema_metadata(meta)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    with atomic_path(path) as tmp:  # GeoParquet: EPSG:4326 points beside x, y, z
+        pq.write_table(with_point_geometry(table, frame), tmp)
     set_stage(root, "receivers", status="done", count=table.num_rows, mode=config.receivers.mode, config=to_dict(config.receivers))
     out = table.to_pandas()
     if on_placed is not None:
         on_placed(out)
     return out
+
+
+def check_same_config(root: Path, config: BuildConfig) -> None:
+    """A build directory holds the CIR of one [trace] and one [receivers] config; another one exits 2.
+
+    Views may have several configs (variants); CIR shards may not: a different trace or receiver set would
+    be catalogued beside the old one (mixed rows, repeated link ids).
+    """
+    import pyarrow.parquet as pq
+
+    from twin.catalog import Catalog
+
+    cat = Catalog(root)
+    try:
+        hashes = set(cat.entries("cir")["config_hash"].to_pylist())
+    except Exception:  # noqa: BLE001 - a damaged catalog is verify's business; nothing to compare then
+        return
+    if not hashes:
+        return
+    fix = "pass --overwrite to rebuild the directory with this config, or build into another --out/--name"
+    want = config_hash(config.trace)
+    if hashes != {want}:
+        raise TwinInputError(
+            f"this build directory holds CIR of another [trace] config (hash {', '.join(sorted(hashes))}; now {want})",
+            file=root, field="[trace]", fix=fix,
+        )
+    rx = root / "receivers.parquet"
+    if rx.exists():
+        md = pq.read_schema(rx).metadata or {}
+        have = md.get(b"twin.config_hash", b"").decode()
+        now = config_hash(config.receivers)
+        if have and have != now:
+            raise TwinInputError(
+                f"this build directory holds CIR of another [receivers] config (hash {have}; now {now})",
+                file=root, field="[receivers]", fix=fix,
+            )
 
 
 def run_trace(
@@ -123,8 +163,10 @@ def run_trace(
     plan_doc = {"created_at": now_iso(), "trace_config": to_dict(config.trace), "max_links": config.max_links,
                 "tasks": [dataclasses.asdict(t) for t in tasks]}
     cat = Catalog(root)
-    done = cat.task_keys("cir") if resume else set()
-    todo = [t for t in tasks if t.key not in done or not (root / t.shard_relpath).exists()]
+    done, bad = cat.checked_task_keys("cir") if resume else (set(), [])
+    for problem in bad:  # a finished shard that fails its size/sha256 check is traced again
+        log.warning("%s: traced again", problem)
+    todo = [t for t in tasks if t.key not in done]
     res = TraceResult(root, links_planned=sum(t.n_links for t in tasks), tasks_total=len(tasks), tasks_skipped=len(tasks) - len(todo))
     if dry_run:
         rate = _measured_rate(m)
@@ -179,19 +221,9 @@ def execute_trace_tasks(
     cat = Catalog(root)
     cells_by_id = cells.set_index("cell_id", drop=False)
     rx_by_id = receivers.set_index("rx_id", drop=False)
-    jobs = [
-        cluster.Job(
-            key=t.dask_key(),
-            fn=trace_job,
-            args=(scene_xml, cells_by_id.loc[list(t.cell_ids)].reset_index(drop=True),
-                  rx_by_id.loc[list(t.rx_ids)].reset_index(drop=True), config.trace, scene_hash),
-            weight=t.n_links,
-        )
-        for t in todo
-    ]
     task_by_dask = {t.dask_key(): t for t in todo}
     stats = {"links": 0, "rows": 0}
-    if not jobs:
+    if not todo:
         return stats
     t0 = time.perf_counter()
 
@@ -208,6 +240,18 @@ def execute_trace_tasks(
     with contextlib.ExitStack() as stack:
         if client is None:
             client = stack.enter_context(cluster.dask_client(config.dask))
+        # the scene travels with the tasks (once per worker): workers need not see the build directory
+        bundle = client.scatter(pack_scene(scene_xml), broadcast=False, hash=False)
+        jobs = [
+            cluster.Job(
+                key=t.dask_key(),
+                fn=trace_job,
+                args=(scene_xml, cells_by_id.loc[list(t.cell_ids)].reset_index(drop=True),
+                      rx_by_id.loc[list(t.rx_ids)].reset_index(drop=True), config.trace, scene_hash, bundle),
+                weight=t.n_links,
+            )
+            for t in todo
+        ]
         on_progress = None
         if progress:
             prog = stack.enter_context(Progress(
@@ -229,11 +273,17 @@ def _measured_rate(m: dict) -> float | None:
     return m.get("stages", {}).get("trace", {}).get("links_per_s")
 
 
-def trace_job(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, config: TraceConfig, scene_hash: str) -> pa.Table:
-    """Runs on a Dask worker: one trace task (one PathSolver call per carrier batch) -> CIR rows."""
+def trace_job(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, config: TraceConfig, scene_hash: str,
+              bundle: SceneBundle | None = None) -> pa.Table:
+    """Runs on a Dask worker: one trace task (one PathSolver call per carrier batch) -> CIR rows.
+
+    ``scene_xml`` is the client's path; a worker that does not see it (or sees other content) loads ``bundle``,
+    unpacked once per machine (:func:`twin.render.bundle.local_scene`).
+    """
     from twin.render.trace import trace_links
 
-    return trace_links(scene_xml, cells, receivers, config, scene_hash=scene_hash)
+    xml = local_scene(scene_xml, bundle.content_hash, bundle) if bundle is not None else scene_xml
+    return trace_links(xml, cells, receivers, config, scene_hash=scene_hash)
 
 
-__all__ = ["PLAN_FILE", "TraceResult", "ensure_receivers", "execute_trace_tasks", "read_cells", "run_trace", "trace_job"]
+__all__ = ["PLAN_FILE", "TraceResult", "check_same_config", "ensure_receivers", "execute_trace_tasks", "read_cells", "run_trace", "trace_job"]

@@ -1,11 +1,11 @@
 """Trace (cell, receiver) links with Sionna RT and return per-link CIR rows in ``twin.schema.CIR_SCHEMA``.
 
-One Sionna ``PathSolver`` call traces every cell x receiver pair of a call (DESIGN §5). The channel
+One Sionna ``PathSolver`` call traces every cell x receiver pair of a call (docs/architecture.md "Render"). The channel
 coefficients are Sionna's ``Paths.a`` for one reference element per side, with the cell's antenna pattern
 and orientation applied: ``sum(|a|^2)`` over the paths of a link is the link's path *gain* (linear, antenna
 gains included). The transmit power is NOT folded in: received power [dBm] = ``tx_power_dbm + path_gain_db``.
 The stored coefficients are baseband: Sionna's ``a`` times the carrier phase ``exp(-j 2 pi f_c tau)``
-(DESIGN §3), i.e. what ``Paths.cir()`` returns; the CIR of a link is h(t) = sum_i a_i delta(t - tau_i).
+(docs/architecture.md "Contracts"), i.e. what ``Paths.cir()`` returns; the CIR of a link is h(t) = sum_i a_i delta(t - tau_i).
 
 Orientation of a cell (3GPP TR 38.901 §7.1 rotation as implemented by Sionna: yaw about z, then pitch
 about y, then roll about x; a positive pitch turns the boresight below the horizon):
@@ -19,6 +19,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,11 +27,11 @@ import pyarrow as pa
 
 from twin.config import TraceConfig, config_hash, to_dict
 from twin.errors import TwinInputError
+from twin.render.solver import path_solver
 from twin.schema import CIR_SCHEMA, file_metadata
 
 log = logging.getLogger(__name__)
 
-SPEED_OF_LIGHT = 299_792_458.0  # m/s
 DRJIT_MAX_ENTRIES = 2**32  # Dr.Jit arrays hold at most 2^32 entries
 LOS_EPSILON_M = 1e-3  # the LOS ray test stops this short of both ends (no self-intersection)
 
@@ -59,7 +60,7 @@ def cell_orientation(azimuth_deg: float, tilt_deg: float) -> tuple[float, float,
 # ------------------------------------------------------------------------------------------- validation
 
 
-def _check_table(df: pd.DataFrame, name: str, columns: Sequence[str], id_col: str) -> None:
+def check_table(df: pd.DataFrame, name: str, columns: Sequence[str], id_col: str) -> None:
     if not isinstance(df, pd.DataFrame):
         raise TwinInputError(f"expected a pandas DataFrame, got {type(df).__name__}", file=name)
     missing = [c for c in columns if c not in df.columns]
@@ -136,73 +137,6 @@ def plan_batches(n_cells: int, n_rx: int, config: TraceConfig, cap: int = DRJIT_
 # ----------------------------------------------------------------------------------------------- solver
 
 
-class _CountingGenerator:
-    """Wraps Sionna's candidate generator to record how many candidates each source stored (issue 1172)."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self._counts = None
-
-    def __call__(self, *args, **kwargs):
-        buf = self.inner(*args, **kwargs)
-        try:
-            import drjit as dr
-            import mitsuba as mi
-
-            # recorded lazily and scheduled: evaluated with Sionna's own dr.eval() of the buffer, no extra sync
-            counts = dr.zeros(mi.UInt, dr.width(kwargs["src_positions"]))
-            idx = dr.arange(mi.UInt, int(buf.buffer_size))
-            active = idx < buf.paths_counter
-            src = dr.gather(mi.UInt, buf.source_indices, idx, active)
-            dr.scatter_inc(counts, src, active)
-            dr.schedule(counts)
-            self._counts = counts
-        except Exception as e:  # noqa: BLE001 - diagnostics only, never fail a trace for them
-            log.debug("could not count candidates per source: %s", e)
-            self._counts = None
-        return buf
-
-    @property
-    def per_source(self) -> np.ndarray | None:
-        """Candidates each source stored in the path buffer (read after the solve)."""
-        if self._counts is None:
-            return None
-        try:
-            return np.asarray(self._counts.numpy())
-        except Exception as e:  # noqa: BLE001
-            log.debug("could not read candidate counts: %s", e)
-            return None
-
-
-def solver_kwargs(config: TraceConfig) -> dict:
-    """Keyword arguments of ``PathSolver.__call__`` for ``config`` (synthetic arrays: one element per side)."""
-    return dict(
-        max_depth=config.max_depth,
-        max_num_paths_per_src=config.max_num_paths_per_src,
-        samples_per_src=config.samples_per_src,
-        synthetic_array=True,
-        los=config.los,
-        specular_reflection=config.specular_reflection,
-        diffuse_reflection=config.diffuse_reflection,
-        refraction=config.refraction,
-        diffraction=config.diffraction,
-        edge_diffraction=config.edge_diffraction,
-        seed=config.seed,
-    )
-
-
-def _solver():
-    import sionna.rt as rt
-
-    solver = rt.PathSolver()
-    counter = None
-    inner = getattr(solver, "_candidate_generator", None)
-    if inner is not None:
-        counter = _CountingGenerator(inner)
-        solver._candidate_generator = counter
-    return solver, counter
-
-
 def _los_mask(scene, tx: np.ndarray, rx: np.ndarray) -> np.ndarray:
     """Geometric LOS for each segment tx[i] -> rx[i] (metres): True when no scene surface lies between them."""
     import mitsuba as mi
@@ -213,7 +147,7 @@ def _los_mask(scene, tx: np.ndarray, rx: np.ndarray) -> np.ndarray:
     o = tx + u * LOS_EPSILON_M
     ray = mi.Ray3f(mi.Point3f(*[mi.Float(o[:, k].astype(np.float32)) for k in range(3)]),
                    mi.Vector3f(*[mi.Float(u[:, k].astype(np.float32)) for k in range(3)]))
-    ray.maxt = mi.Float(np.maximum(dist - 2 * LOS_EPSILON_M, 0.0).astype(np.float32))
+    ray.maxt = mi.Float(np.maximum(dist - 2 * LOS_EPSILON_M, 0.0).astype(np.float32))  # type: ignore[assignment]
     hit = np.asarray(scene.mi_scene.ray_test(ray).numpy(), dtype=bool).reshape(-1)
     if hit.size == 1 and len(dist) > 1:
         hit = np.repeat(hit, len(dist))
@@ -244,6 +178,7 @@ def _solve_batch(scene, cells: pd.DataFrame, rx_pos: np.ndarray, rx_vel: np.ndar
     import sionna.rt as rt
 
     txs, rxs = [], []
+    c: Any  # a row of itertuples (pandas-stubs types its fields as any scalar)
     for i, c in enumerate(cells.itertuples(index=False)):
         tx = rt.Transmitter(
             f"{_TX_PREFIX}{i}",
@@ -261,12 +196,12 @@ def _solve_batch(scene, cells: pd.DataFrame, rx_pos: np.ndarray, rx_vel: np.ndar
         rxs.append(rx)
     try:
         scene.add(txs + rxs)
-        solver, counter = _solver()
-        paths = solver(scene, **solver_kwargs(config))
+        solver, counter = path_solver(count_candidates=True)
+        paths = solver(scene, **config.solver_settings().kwargs())
         a_re, a_im = (np.asarray(t.numpy()) for t in paths.a)  # [rx, rx_ant, tx, tx_ant, P]
         a = (a_re[:, 0, :, 0, :] + 1j * a_im[:, 0, :, 0, :]).astype(np.complex128)
         tau = np.asarray(paths.tau.numpy(), dtype=np.float64)  # [rx, tx, P]
-        # baseband coefficients with the carrier phase (DESIGN §3), as Sionna's Paths.cir() returns them
+        # baseband coefficients with the carrier phase (docs/architecture.md "Contracts"), as Sionna's Paths.cir() returns them
         a = a * np.exp(-2j * np.pi * float(cells["frequency_hz"].iloc[0]) * tau)
         out = {
             "a": a,
@@ -373,8 +308,8 @@ def trace_links(
     """
     if not isinstance(config, TraceConfig):
         raise TypeError(f"config must be a twin.config.TraceConfig, got {type(config).__name__}")
-    _check_table(cells, "cells", CELL_COLUMNS, "cell_id")
-    _check_table(receivers, "receivers", RECEIVER_COLUMNS, "rx_id")
+    check_table(cells, "cells", CELL_COLUMNS, "cell_id")
+    check_table(receivers, "receivers", RECEIVER_COLUMNS, "rx_id")
     meta = file_metadata(config_hash=config_hash(config), scene_hash=scene_hash, view="cir", config=to_dict(config))
     schema = CIR_SCHEMA.with_metadata(meta)
     if len(cells) == 0 or len(receivers) == 0:

@@ -249,3 +249,38 @@ def test_split_cli_readers_and_resume(root: Path):
     assert runner.invoke(app, ["catalog", "verify", str(root)]).exit_code == 0
     bad = runner.invoke(app, ["split", str(root), "--fractions", "0.5,0.1"])
     assert bad.exit_code == 2 and "fractions" in bad.output
+
+
+# ---------------------------------------------------------------------------------------- report, geo, CLI
+
+
+def test_report_on_the_small_build(root: Path):
+    import re
+
+    r = runner.invoke(app, ["report", str(root)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    rep = root / "report"
+    html = (rep / "index.html").read_text()
+    pngs = re.findall(r"<img src='([^']+)'", html)
+    assert pngs and all((rep / p).stat().st_size > 10_000 for p in pngs)
+    carriers = sorted({float(f) for f in twin.open(root).towers["frequency_hz"]})
+    assert sum(p.startswith("pathgain_") for p in pngs) == len(carriers)
+    assert {"cdfs.png", "coverage.png"} <= set(pngs)
+    for v, variants in twin.open(root).views().items():
+        assert all(f"view_{v}_{h}.png" in pngs for h in variants), v
+
+
+def test_receivers_file_is_geoparquet(root: Path):
+    import geopandas as gpd
+
+    g = gpd.read_parquet(root / "receivers.parquet")
+    assert g.crs.to_epsg() == 4326 and g.geometry.geom_type.eq("Point").all()
+    lon, lat = twin.open(root).frame.to_wgs84(g["x"].to_numpy(), g["y"].to_numpy())
+    np.testing.assert_allclose(g.geometry.x, lon, atol=1e-9)
+    np.testing.assert_allclose(g.geometry.y, lat, atol=1e-9)
+    assert b"geo" in pq.read_schema(root / "receivers.parquet").metadata
+
+
+def test_catalog_ls_unknown_view_lists_the_views(root: Path):
+    r = runner.invoke(app, ["catalog", "ls", str(root), "--view", "nope"])
+    assert r.exit_code == 2 and "cir_taps" in r.output and "folded_lte" in r.output

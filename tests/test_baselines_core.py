@@ -155,7 +155,7 @@ def test_registries():
     assert cls.NAME == "matched_filter" and cls.view == "folded_lte" and cls.unit == "samples"
     with pytest.raises(UnknownNameError, match="matched_filter"):
         BASELINES.get("nope")
-    with pytest.raises(UnknownNameError):
+    with pytest.raises(UnknownNameError, match="deepsync"):
         REPRODUCTIONS.get("no_such_paper")
 
 

@@ -267,7 +267,7 @@ def test_online_result_is_normalised():
         index=idx,
         crs="EPSG:4326",
     )
-    out = osm_mod._from_geoframe(raw, "osmnx:test")
+    out = osm_mod.from_geoframe(raw, "osmnx:test")
     assert list(out["osm_id"]) == ["way/5", "relation/7"]
     assert out.attrs["skipped"] == {"node/9": "geometry is Point, not a polygon"}
 
@@ -301,7 +301,7 @@ def test_bundled_etoile(etoile):
     assert set(g["material"]) <= set(itu_frequency_ranges())
     assert (g["area_m2"] >= IngestConfig().min_area_m2).all()
     assert all(geom.is_valid for geom in g["geometry_local"])
-    # anchor computed from the Arc de Triomphe meshes, near (-127, 38) (DESIGN §4)
+    # anchor computed from the Arc de Triomphe meshes, near (-127, 38) (docs/architecture.md "Ingest")
     assert info.anchor_xy[0] == pytest.approx(-127.0, abs=3.0) and info.anchor_xy[1] == pytest.approx(
         38.0, abs=3.0
     )

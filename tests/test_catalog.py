@@ -1,4 +1,4 @@
-"""The catalog stage (DESIGN §7): atomic shard writes, snapshots, verify, DuckDB queries, publish, CLI."""
+"""The catalog stage (docs/architecture.md "Catalog"): atomic shard writes, snapshots, verify, DuckDB queries, publish, CLI."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 
 from twin.datasets.cir_taps import CirTapsConfig
-from twin.datasets.ofdm import make_cir_table, make_towers_table
 from twin.datasets.registry import ViewInputs, get_view
+from twin.datasets.synthetic import make_cir_table, make_towers_table
 from twin.schema import tensor_to_numpy
 
 
@@ -99,7 +99,7 @@ def test_kernels_match_sionna_on_traced_paths():
     """cfr and taps equal Sionna RT's Paths.cfr / Paths.taps (absolute delays) on a traced street canyon."""
     import mitsuba as mi
 
-    from twin.datasets.ofdm import cfr, taps
+    from twin.datasets.channel import cfr, taps
     from twin.datasets.spike_train import sionna_reference_paths
 
     paths, tau, a = sionna_reference_paths(12, max_depth=2, samples_per_src=10_000)
@@ -183,7 +183,7 @@ def test_cover_scene_window_holds_the_farthest_receiver():
 
 
 def test_common_noise_variance_is_the_same_for_every_cell():
-    from twin.datasets.ofdm import thermal_noise_w
+    from twin.datasets.noise import thermal_noise_w
 
     links = [dict(link_id=1, tx_id="c0", rx_id=0, tau_s=[100e-9], a=[1e-2]),
              dict(link_id=2, tx_id="c1", rx_id=0, tau_s=[200e-9], a=[1e-5])]

@@ -8,8 +8,8 @@ import pytest
 
 from twin.datasets import folded_lte as fl
 from twin.datasets import lte
-from twin.datasets.ofdm import make_cir_table, make_towers_table
 from twin.datasets.registry import ViewInputs, get_view
+from twin.datasets.synthetic import make_cir_table, make_towers_table
 from twin.errors import TwinInputError
 from twin.schema import tensor_to_numpy
 

@@ -6,15 +6,9 @@ import numpy as np
 import pytest
 
 from twin.datasets import lte
-from twin.datasets.ofdm import (
-    apply_cir,
-    cfr,
-    make_cir_table,
-    ofdm_demodulate,
-    ofdm_modulate,
-    paths_from_cir,
-    taps,
-)
+from twin.datasets.channel import apply_cir, cfr, paths_from_cir, taps
+from twin.datasets.modem import ofdm_demodulate, ofdm_modulate
+from twin.datasets.synthetic import make_cir_table
 
 # ----------------------------------------------------------------------------- independent oracles
 

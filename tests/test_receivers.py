@@ -22,6 +22,7 @@ from twin.errors import TwinInputError
 from twin.frame import LocalFrame, project_street_graph
 from twin.ingest.streets import street_graph_from_osm
 from twin.render import receivers as R
+from twin.render import routes
 from twin.render.receivers import make_receivers
 from twin.schema import RECEIVER_SCHEMA
 
@@ -266,7 +267,7 @@ def test_routes_on_street_graph():
 def test_street_graph_edge_through_building_dropped():
     frame = LocalFrame(48.87378, 2.29503)
     space = R.open_space(city(), BOUNDS, 1.0)
-    g = R.street_route_graph(street_graph(frame), space, frame)
+    g = routes.street_route_graph(street_graph(frame), space, frame)
     ids = list(street_graph(frame).nodes)
     i9, i5, i1 = ids.index(9), ids.index(5), ids.index(1)
     assert g.csr[i9, i5] == 0 and g.csr[i5, i9] == 0
@@ -402,7 +403,7 @@ def test_street_graph_from_osm_builds_projected_graph(monkeypatch, tmp_path):
     d = shapely.distance(shapely.points(t["x"].to_numpy(), t["y"].to_numpy()), shapely.union_all(lines))
     assert d.max() < 1e-6  # on the streets, never on the passage at x = 60
     # the passage x = 60 crosses a building: between its ends only the 130 m detour via x = 95 remains
-    g = R.street_route_graph(G, R.open_space(fps, BOUNDS, 1.0), None)
+    g = routes.street_route_graph(G, R.open_space(fps, BOUNDS, 1.0), None)
     ends = [int(np.argmin(np.hypot(g.xy[:, 0] - 60, g.xy[:, 1] - y))) for y in (-20, 40)]
     assert np.allclose(g.xy[ends], [(60, -20), (60, 40)], atol=1e-6)
     assert g.csr[ends[0], ends[1]] == pytest.approx(130.0, abs=1e-6)

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from twin.datasets.ofdm import cfr, make_cir_table, make_towers_table, paths_from_cir
+from twin.datasets.channel import cfr, paths_from_cir
 from twin.datasets.registry import ViewInputs, get_view
 from twin.datasets.spike_train import (
     SpikeTrainConfig,
@@ -15,6 +15,7 @@ from twin.datasets.spike_train import (
     passband_subcarriers,
     subsample_spectrum,
 )
+from twin.datasets.synthetic import make_cir_table, make_towers_table
 from twin.schema import tensor_to_numpy
 
 C = 299_792_458.0

@@ -337,7 +337,7 @@ def test_geodataframe(cm):
 # ------------------------------------------------------------------------------------ embedded Paris file
 
 # Sionna's etoile scene: ground plane +-426.83 m x +-338.06 m (scene frame), Arc de Triomphe meshes centred
-# at (-127.19, 38.08) m; the twin's local frame is centred on the monument (DESIGN §4).
+# at (-127.19, 38.08) m; the twin's local frame is centred on the monument (docs/architecture.md "Ingest").
 ETOILE_HALF = (426.83, 338.06)
 ARC_SCENE = (-127.19, 38.08)
 

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from twin.config import TraceConfig
-from twin.render.trace import SPEED_OF_LIGHT, trace_links
+from twin.constants import SPEED_OF_LIGHT
+from twin.render.trace import trace_links
 
 C = 299_792_458.0
 F_HZ = 3.5e9

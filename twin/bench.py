@@ -37,6 +37,7 @@ def bench_trace(
 ) -> list[str]:
     from twin.catalog import Catalog
     from twin.cluster import dask_client
+    from twin.llvm import setup_mitsuba
     from twin.manifest import read_manifest
     from twin.render.bare import bare_sionna_links, naive_loop_links
     from twin.render.plan import plan_trace_tasks
@@ -66,6 +67,8 @@ def bench_trace(
                      f"{n_links} links, max_depth {trace.max_depth}, samples_per_src {trace.samples_per_src}")
         with dask_client(cfg.dask) as client:
             rows_written = [0]
+            variant = client.submit(setup_mitsuba, pure=False).result()
+            lines.append(f"device: Mitsuba variant {variant} in the Dask worker (both sides)")
 
             def pipeline_run(receivers: pd.DataFrame) -> float:
                 tasks = plan_trace_tasks(cells, receivers, trace, scene_hash=m["scene"]["hash"])

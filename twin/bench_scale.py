@@ -132,6 +132,11 @@ def _stage_seconds(manifest: dict, prefix: str) -> float:
     return total
 
 
+def _trace_tasks(root: Path) -> int:
+    plan = root / "render_plan.json"
+    return len(json.loads(plan.read_text()).get("tasks", [])) if plan.exists() else 0
+
+
 def run_one(out: Path, receivers: int, *, towers: Path, config: Path | None, views: str | None, env: dict) -> ScaleRow:
     """Build ``receivers`` random street receivers into ``out`` in a fresh process and measure it."""
     cmd = [sys.executable, "-m", "twin", "build", "--city", "paris", "--offline", "--towers", str(towers),
@@ -161,6 +166,27 @@ def run_one(out: Path, receivers: int, *, towers: Path, config: Path | None, vie
                     workers_seen=nworkers, bytes_per_link=round(cir_bytes / links, 1) if links else 0.0)
 
 
+def _noop(i: int) -> int:
+    return i
+
+
+def measure_dask_overhead(n_tasks: int = 200) -> float:
+    """Milliseconds per task of Dask itself: ``n_tasks`` no-op tasks through twin's own job runner on a fresh
+    local cluster (the same submit / as_completed / release path the trace stage uses), after a warm-up."""
+    from twin import cluster
+    from twin.config import DaskConfig
+
+    with cluster.dask_client(DaskConfig()) as client:
+        seen: list[int] = []
+        warm = [cluster.Job(f"twin-noop-warm-{i}", _noop, (i,)) for i in range(20)]
+        cluster.run_jobs(client, warm, lambda j, r: seen.append(r))
+        jobs = [cluster.Job(f"twin-noop-{i}", _noop, (i,)) for i in range(n_tasks)]
+        t0 = time.perf_counter()
+        cluster.run_jobs(client, jobs, lambda j, r: seen.append(r))
+        dt = time.perf_counter() - t0
+    return 1000.0 * dt / n_tasks
+
+
 def bench_scale(sizes: Sequence[int], *, sites: int = 2, config: Path | None = None, views: str | None = None,
                 workdir: Path | None = None, json_path: Path | None = None, plot_path: Path | None = None,
                 progress=None) -> dict:
@@ -180,6 +206,10 @@ def bench_scale(sizes: Sequence[int], *, sites: int = 2, config: Path | None = N
         if progress is not None:
             progress(row)
     xs = [r.receivers for r in rows]
+    overhead_ms = measure_dask_overhead()
+    last = rows[-1]
+    tasks = _trace_tasks(base / f"rx{sizes[-1]}" / "paris")
+    task_s = last.trace_s / max(tasks, 1)
     doc = {
         "command": "twin bench scale --receivers " + ",".join(map(str, sizes)) + f" --sites {sites}",
         "cells": cells,
@@ -190,6 +220,14 @@ def bench_scale(sizes: Sequence[int], *, sites: int = 2, config: Path | None = N
         "client_memory_growth": round(rows[-1].client_peak_rss_mb / rows[0].client_peak_rss_mb - 1, 3),
         "worker_memory_growth": round(rows[-1].worker_peak_rss_mb / rows[0].worker_peak_rss_mb - 1, 3)
         if rows[0].worker_peak_rss_mb else None,
+        # scale-out on paper: per-task cost of the largest build, Dask's own cost per task
+        "dask_overhead_ms_per_task": round(overhead_ms, 2),
+        "trace_tasks_largest": tasks,
+        "trace_s_per_task_largest": round(task_s, 3),
+        "overhead_share_largest": round(overhead_ms / 1000.0 / task_s, 4) if task_s else None,
+        # a task must run >= 20x the per-task overhead to keep the scheduler under 5 %
+        "min_task_s_for_5pct": round(20 * overhead_ms / 1000.0, 3),
+        "min_links_per_task_for_5pct": math.ceil(20 * overhead_ms / 1000.0 * last.pairs_per_s),
     }
     if json_path is not None:
         from twin.io import write_json_atomic
@@ -266,6 +304,10 @@ def register(bench_app, handle_errors, out) -> None:
 
         doc = bench_scale(sizes, sites=sites, config=config, views=views, workdir=workdir, json_path=json_path,
                           plot_path=plot, progress=show)
+        out.print(f"Dask overhead {doc['dask_overhead_ms_per_task']:.1f} ms/task; largest build: {doc['trace_tasks_largest']} "
+                  f"trace tasks of {doc['trace_s_per_task_largest']:.2f} s (overhead {100 * (doc['overhead_share_largest'] or 0):.2f}%); "
+                  f"tasks of >= {doc['min_task_s_for_5pct']:.2f} s (~{doc['min_links_per_task_for_5pct']} links at this rate) "
+                  "keep the scheduler under 5%", highlight=False)
         out.print(f"time exponent {doc['time_exponent']:.2f} (1 = linear); memory exponent {doc['memory_exponent']:.2f} "
                   f"(0 = flat); client RSS {100 * doc['client_memory_growth']:+.0f}%, worker RSS "
                   f"{100 * (doc['worker_memory_growth'] or 0):+.0f}% from {sizes[0]} to {sizes[-1]} receivers", highlight=False)

@@ -19,17 +19,21 @@ from rich.table import Table
 
 from twin.errors import TwinError, TwinInputError
 
-console = Console(stderr=True, soft_wrap=True)  # messages stay on one line: paths can be copied
-out = Console(soft_wrap=True)
+# messages stay on one line (paths can be copied); no :emoji: codes: a CSV header ":x:" stays ":x:"
+console = Console(stderr=True, soft_wrap=True, emoji=False)
+out = Console(soft_wrap=True, emoji=False)
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="Ray-traced digital twins of real cities: OpenStreetMap + tower CSVs -> Sionna RT -> CIR Parquet -> views.",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain text: "[ingest]" in a help string is shown, not parsed as markup
 )
-view_app = typer.Typer(no_args_is_help=True, help="List views and build them on an existing twin directory.")
-bench_app = typer.Typer(no_args_is_help=True, help="Speed measured as ratios against the bare libraries, in one run.")
+view_app = typer.Typer(no_args_is_help=True, help="List views and build them on an existing twin directory.",
+                       rich_markup_mode=None)
+bench_app = typer.Typer(no_args_is_help=True, help="Speed measured as ratios against the bare libraries, in one run.",
+                        rich_markup_mode=None)
 app.add_typer(view_app, name="view")
 app.add_typer(bench_app, name="bench")
 
@@ -53,6 +57,14 @@ def handle_errors(fn):
         except KeyboardInterrupt:
             console.print("[yellow]interrupted; finished shards are kept and a re-run resumes[/]")
             raise typer.Exit(130) from None
+        except (OSError, MemoryError) as e:
+            from twin.errors import environment_error
+
+            env = environment_error(e)
+            if env is None:
+                raise
+            console.print("[bold red]error:[/] " + _escape(str(env)), highlight=False)
+            raise typer.Exit(env.exit_code) from None
 
     return wrapper
 
@@ -63,14 +75,26 @@ def _escape(s: str) -> str:
     return escape(s)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from twin import __version__
+
+        out.print(f"twin {__version__}", highlight=False, markup=False)
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-v info, -vv debug).")] = 0,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     from rich.logging import RichHandler
 
     handler = RichHandler(console=console, show_path=False, level=level)
+    if verbose == 1:  # -v: twin's own INFO records; other libraries (Dask, tornado, ...) only from WARNING up
+        handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name == "twin" or r.name.startswith("twin."))
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
     # Dask's own loggers are chatty at INFO; keep them to warnings unless -vv
     for name in ("distributed", "tornado", "bokeh", "asyncio"):
@@ -93,7 +117,8 @@ def doctor() -> None:
         t.add_row(k, v)
     t.add_row("libLLVM", f"{rep.llvm_path} (LLVM {rep.llvm_version})" if rep.llvm_path else "none")
     t.add_row("libLLVM note", rep.llvm_reason)
-    t.add_row("CUDA", "yes" if rep.cuda else "no")
+    t.add_row("CUDA", f"yes, {rep.gpus} GPU(s)" if rep.cuda else "no")
+    t.add_row("build layout", rep.layout)
     for var, status in rep.variants.items():
         t.add_row(f"variant {var}", status)
     out.print(t)
@@ -115,6 +140,7 @@ StrictOpt = Annotated[bool, typer.Option("--strict", help="Turn every skipped ro
 OutOpt = Annotated[Path, typer.Option("--out", help="Output directory; the twin is written to OUT/<name>/.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Name of the twin directory (default: from the source).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing twin directory.")]
+LargeAreaOpt = Annotated[bool, typer.Option("--large-area", help="Allow an area above [limits] max_area_km2 (4 km^2).")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config ([ingest] [receivers] [trace] [dask] [views.*]).")]
 
 
@@ -138,14 +164,24 @@ def ingest(
     name: NameOpt = None,
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
+    large_area: LargeAreaOpt = False,
 ) -> None:
     """Buildings + towers -> a Sionna-ready scene bundle in OUT/<name>/ (scene, buildings, towers, previews)."""
     from twin.config import load_build_config
     from twin.ingest.stage import run_ingest
 
     cfg = load_build_config(config)
+    from twin.checks import check_input_files, check_out_dir, check_source, with_large_area
+    from twin.ingest.source import slug
+    from twin.lock import build_session
+
+    cfg = with_large_area(cfg, large_area)
+    check_out_dir(out_dir)
+    check_input_files(towers=towers, osm_file=osm_file, ingest=cfg.ingest, strict=strict)
     src = _source(city, place, bbox, osm_file, offline)
-    res = run_ingest(src, out_dir, towers=towers, name=name, config=cfg, strict=strict, overwrite=overwrite)
+    check_source(src, cfg)
+    with build_session(Path(out_dir) / (slug(name) if name else src.default_name())):
+        res = run_ingest(src, out_dir, towers=towers, name=name, config=cfg, strict=strict, overwrite=overwrite)
     out.print(f"[green]wrote[/] {res.root}: {res.summary()}")
 
 
@@ -175,6 +211,7 @@ def build(
     views: Annotated[str | None, typer.Option("--views", help="Comma-separated views to build after tracing.")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip finished tasks of an earlier run.")] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and estimate; trace nothing.")] = False,
+    large_area: LargeAreaOpt = False,
 ) -> None:
     """Ingest + receivers + trace + catalog + previews (+ views) in one command."""
     from twin.config import load_build_config
@@ -206,7 +243,16 @@ def build(
     from twin.config import check_view_names
 
     check_view_names(view_list)
+    from twin.checks import check_input_files, check_out_dir, check_source, with_large_area
+
+    cfg = with_large_area(cfg, large_area)
+    check_out_dir(out_dir)
+    check_input_files(towers=towers, osm_file=osm_file, ingest=cfg.ingest, strict=strict)
     src = _source(city, place, bbox, osm_file, offline)
+    check_source(src, cfg)
+    from twin.checks import check_scheduler
+
+    check_scheduler(cfg)
     res = run_build(
         src, out_dir, towers=towers, name=name, config=cfg, strict=strict, overwrite=overwrite,
         resume=resume, dry_run=dry_run, views=view_list,
@@ -239,7 +285,13 @@ def view_build(
     from twin.config import check_view_names
 
     check_view_names([name], field="NAME")
-    stats = run_views(root, [name], cfg)
+    from twin.checks import check_scheduler
+    from twin.lock import build_session
+
+    check_scheduler(cfg)
+
+    with build_session(root):
+        stats = run_views(root, [name], cfg)
     out.print(stats)
 
 
@@ -268,8 +320,19 @@ def bench_trace(
     naive_receivers: Annotated[int, typer.Option("--naive-receivers", help="Receivers for the naive moving-receiver loop.")] = 20,
     samples_per_src: Annotated[int | None, typer.Option("--samples-per-src")] = None,
     repeat: Annotated[int, typer.Option("--repeat", help="Alternating runs of each; the best is kept.")] = 7,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda: the Mitsuba variant of both sides.")] = "auto",
 ) -> None:
     """Pipeline (Dask, shards, catalog) vs bare Sionna PathSolver on the same scene, cells and receivers."""
+    import os
+
+    from twin.llvm import DEVICE_ENV, has_cuda
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise TwinInputError(f"unknown device {device!r}", field="--device", fix="one of auto, cpu, cuda")
+    if device == "cuda" and not has_cuda():
+        raise TwinInputError("no CUDA driver is visible on this machine", field="--device",
+                             fix="run on a GPU machine, or use --device cpu")
+    os.environ[DEVICE_ENV] = device  # the bench's Dask worker inherits it
     from twin.bench import bench_trace as run
 
     lines = run(n_cells=cells, n_receivers=receivers, naive_receivers=naive_receivers, samples_per_src=samples_per_src, repeat=repeat)
@@ -321,6 +384,10 @@ _register_baselines(app, handle_errors, out)
 from twin.bench_scale import register as _register_scale  # noqa: E402  (twin bench scale)
 
 _register_scale(bench_app, handle_errors, out)
+
+from twin.report_cli import register as _register_report  # noqa: E402  (twin report)
+
+_register_report(app, handle_errors, out)
 
 
 def main() -> None:

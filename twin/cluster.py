@@ -6,8 +6,14 @@ thread pool uses the cores; Mitsuba objects must not be shared across Python thr
 cluster through ``scheduler_address`` / ``DASK_SCHEDULER_ADDRESS``. A worker plugin selects the Mitsuba
 variant and sets Dr.Jit's thread count; scenes are cached per worker process (``twin.render.scene_cache``).
 Results stream back with ``as_completed``; the caller writes and registers each shard as it arrives.
-Workers read the scene and the CIR shards by path: on a multi-machine cluster the build directory must be on
-a file system all workers see.
+Trace tasks get the scene as a bundle (:mod:`twin.render.bundle`) beside its path and return their rows to the
+client, which writes the shards: trace workers need not see the build directory. View tasks still read CIR
+shards by path (a shared file system, or run views where the build is).
+
+The local layout follows the machine (:func:`local_layout`): on a GPU machine one worker per GPU, each pinned
+to its device; on a CPU one worker process whose Dr.Jit pool uses the cores. Inside a worker, BLAS/OpenMP
+pools are limited to one thread (threadpoolctl): Dr.Jit or the view kernel owns the cores, and nested pools
+oversubscribe them.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,15 +40,34 @@ class TaskFailed(TwinError):
 
 
 class TwinWorkerPlugin(WorkerPlugin):
-    """Sets up Mitsuba/Dr.Jit once per worker process: libLLVM, the variant (CUDA if a GPU is there), threads."""
+    """Sets up Mitsuba/Dr.Jit once per worker process: libLLVM, the variant (CUDA if a GPU is there), threads.
+
+    With ``gpus > 0`` (a local GPU cluster), worker ``i`` is pinned to GPU ``i % gpus`` before Mitsuba loads.
+    """
 
     name = "twin-setup"
 
-    def __init__(self, drjit_threads: int = 0) -> None:
+    def __init__(self, drjit_threads: int = 0, gpus: int = 0) -> None:
         self.drjit_threads = int(drjit_threads)
+        self.gpus = int(gpus)
 
     def setup(self, worker: Any) -> None:  # pragma: no cover - runs in the worker process
+        if self.gpus > 0 and isinstance(worker.name, int) and "mitsuba" not in sys.modules:
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(worker.name % self.gpus)
         setup_worker_process(self.drjit_threads)
+
+
+#: threadpoolctl's limiter of this process's BLAS/OpenMP pools (kept alive: dropping it does not restore them).
+_BLAS_LIMIT: Any = None
+
+
+def limit_blas_threads(n: int = 1) -> None:
+    """Limit every BLAS/OpenMP pool of this process to ``n`` threads (threadpoolctl), once per process."""
+    global _BLAS_LIMIT
+    if _BLAS_LIMIT is None:
+        from threadpoolctl import threadpool_limits
+
+        _BLAS_LIMIT = threadpool_limits(limits=n)
 
 
 def setup_worker_process(drjit_threads: int = 0) -> str:
@@ -50,6 +76,7 @@ def setup_worker_process(drjit_threads: int = 0) -> str:
 
     if drjit_threads > 0:
         os.environ["TWIN_DRJIT_THREADS"] = str(drjit_threads)
+    limit_blas_threads(1)
     variant = setup_mitsuba()
     n = int(os.environ.get("TWIN_DRJIT_THREADS", "0") or 0)
     if n > 0:
@@ -59,10 +86,44 @@ def setup_worker_process(drjit_threads: int = 0) -> str:
     return variant
 
 
-def _drjit_threads(cfg: DaskConfig) -> int:
+def _cores() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def _drjit_threads(cfg: DaskConfig, workers: int) -> int:
     if cfg.drjit_threads > 0:
         return cfg.drjit_threads
-    return max(1, (os.cpu_count() or 1) // max(1, cfg.workers))
+    return max(1, _cores() // max(1, workers))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a local cluster uses this machine: worker processes, Dr.Jit threads per worker, GPUs."""
+
+    workers: int
+    drjit_threads: int
+    gpus: int
+    cpus: int
+
+    def describe(self) -> str:
+        where = f"{self.gpus} GPU(s), one worker each" if self.gpus else f"{self.cpus} CPU core(s)"
+        return f"local Dask cluster: {self.workers} worker(s) x 1 task thread, Dr.Jit {self.drjit_threads} thread(s) each ({where})"
+
+
+def local_layout(cfg: DaskConfig, gpus: int | None = None) -> Layout:
+    """The local cluster for ``cfg`` on this machine. ``workers = 0`` (default): one worker per GPU when CUDA
+    devices are visible (each pinned to its device), else one per core (with one Dr.Jit thread each: the
+    deterministic default); ``workers > 0`` as given."""
+    from twin.llvm import gpu_count
+
+    g = gpu_count() if gpus is None else gpus
+    workers = cfg.workers if cfg.workers > 0 else (g if g > 0 else _cores())
+    return Layout(workers=workers, drjit_threads=_drjit_threads(cfg, workers), gpus=g, cpus=_cores())
+
+
+def local_workers(cfg: DaskConfig) -> int:
+    """Worker processes of a local cluster for ``cfg`` (see :func:`local_layout`)."""
+    return local_layout(cfg).workers
 
 
 @contextlib.contextmanager
@@ -72,19 +133,22 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
 
     ensure_llvm_env()  # worker processes inherit DRJIT_LIBLLVM_PATH
     address = cfg.scheduler_address or os.environ.get("DASK_SCHEDULER_ADDRESS")
-    threads = _drjit_threads(cfg)
+    layout = local_layout(cfg)
+    threads = layout.drjit_threads
     os.environ["TWIN_DRJIT_THREADS"] = str(threads)
     if address:
         log.info("connecting to Dask scheduler at %s", address)
-        client = Client(address, timeout="30s")
+        client = _connect(address)
+        log.info("Dask dashboard %s", client.dashboard_link)
         client.register_plugin(TwinWorkerPlugin(cfg.drjit_threads))
         try:
             yield client
         finally:
             client.close()
         return
+    log.info("%s", layout.describe())
     cluster = LocalCluster(
-        n_workers=cfg.workers,
+        n_workers=layout.workers,
         threads_per_worker=1,
         processes=True,
         dashboard_address=":0",  # a free port: concurrent builds never collide
@@ -92,7 +156,8 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
         silence_logs=logging.ERROR,
     )
     client = Client(cluster)
-    client.register_plugin(TwinWorkerPlugin(threads))
+    log.info("Dask: %d local worker process(es), dashboard %s", layout.workers, client.dashboard_link)
+    client.register_plugin(TwinWorkerPlugin(threads, gpus=layout.gpus))
     try:
         yield client
     finally:
@@ -100,6 +165,19 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
             client.close()
         with contextlib.suppress(Exception):
             cluster.close()
+
+
+def _connect(address: str) -> Client:
+    """A client of the scheduler at ``address``; an unreachable one is a TwinInputError naming it (exit 2)."""
+    from twin.errors import TwinInputError
+
+    fix = ("start the scheduler (dask scheduler) or correct [dask] scheduler_address / --scheduler-address / "
+           "DASK_SCHEDULER_ADDRESS; leave it unset for a local cluster")
+    try:
+        return Client(address, timeout="15s")
+    except (OSError, TimeoutError, ValueError) as e:
+        raise TwinInputError(f"cannot reach the Dask scheduler at {address} ({type(e).__name__}: {e})",
+                             field="scheduler_address", fix=fix) from None
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ def positive(name: str, value: float, *, allow_zero: bool = False) -> None:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """Ingest (DESIGN §4). Heights in metres, frequencies in Hz."""
+    """Ingest (docs/architecture.md "Ingest"). Heights in metres, frequencies in Hz."""
 
     level_height_m: float = 3.0  # building:levels x this
     roof_height_m: float = 1.0  # added to levels-derived heights (roof slab / parapet)
@@ -153,7 +153,7 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class ReceiverConfig:
-    """Receivers (DESIGN §5): street-level points outside buildings."""
+    """Receivers (docs/architecture.md "Render"): street-level points outside buildings."""
 
     mode: typing.Literal["random", "grid", "route"] = "random"
     count: int = 200  # random: number of points; route: number of points over all routes
@@ -181,8 +181,45 @@ POLARIZATIONS = ("V", "H", "VH", "cross")
 
 
 @dataclass(frozen=True)
+class SolverSettings:
+    """The keyword arguments of Sionna RT's ``PathSolver.__call__``, one field each, with Sionna's defaults.
+
+    The one settings object of every ``PathSolver`` call: the trace stage (:meth:`TraceConfig.solver_settings`),
+    ``twin bench trace`` and the bistatic-echo view. ``max_depth``: interactions per path;
+    ``max_num_paths_per_src``: path buffer per source; ``samples_per_src``: rays shot per source;
+    ``synthetic_array``: one element per side, arrays applied synthetically; the interaction switches as
+    Sionna names them; ``diffraction_lit_region``: keep diffracted paths in the lit region; ``seed``: the
+    solver's random seed.
+    """
+
+    max_depth: int = 3
+    max_num_paths_per_src: int = 1_000_000
+    samples_per_src: int = 1_000_000
+    synthetic_array: bool = True
+    los: bool = True
+    specular_reflection: bool = True
+    diffuse_reflection: bool = False
+    refraction: bool = True
+    diffraction: bool = False
+    edge_diffraction: bool = False
+    diffraction_lit_region: bool = True
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        positive("max_depth", self.max_depth, allow_zero=True)
+        positive("max_num_paths_per_src", self.max_num_paths_per_src)
+        positive("samples_per_src", self.samples_per_src)
+        positive("seed", self.seed, allow_zero=True)
+
+    def kwargs(self) -> dict[str, Any]:
+        """``PathSolver()(scene, **settings.kwargs())``."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class TraceConfig:
-    """Sionna RT ``PathSolver`` settings (DESIGN §5). Defaults measured on a 2-core CPU, etoile scene."""
+    """The trace stage: Sionna RT ``PathSolver`` settings, task sizes, antennas. Defaults measured on a 2-core
+    CPU, etoile scene."""
 
     max_depth: int = 3
     samples_per_src: int = 100_000  # ~94% of the paths of 1e7 at a tenth of the cost of 1e6
@@ -194,6 +231,7 @@ class TraceConfig:
     refraction: bool = True
     diffraction: bool = True  # etoile, 10 receivers: links with paths 27% -> 56% of pairs, at ~2x the cost
     edge_diffraction: bool = False
+    diffraction_lit_region: bool = True  # diffracted paths in the lit region too (Sionna's default)
     seed: int = 42
     cells_per_task: int = 8  # cells that share a carrier, traced in one PathSolver call
     receivers_per_task: int = 256
@@ -212,6 +250,23 @@ class TraceConfig:
                            ("polarization", POLARIZATIONS)):
             if getattr(self, n) not in allowed:
                 raise ValueError(f"{n} must be one of {', '.join(allowed)}, got {getattr(self, n)!r}")
+
+    def solver_settings(self) -> SolverSettings:
+        """The ``PathSolver`` arguments of this config (synthetic arrays: one element per side)."""
+        return SolverSettings(
+            max_depth=self.max_depth,
+            max_num_paths_per_src=self.max_num_paths_per_src,
+            samples_per_src=self.samples_per_src,
+            synthetic_array=True,
+            los=self.los,
+            specular_reflection=self.specular_reflection,
+            diffuse_reflection=self.diffuse_reflection,
+            refraction=self.refraction,
+            diffraction=self.diffraction,
+            edge_diffraction=self.edge_diffraction,
+            diffraction_lit_region=self.diffraction_lit_region,
+            seed=self.seed,
+        )
 
 
 _ADDRESS_RE = re.compile(r"^(tcp|tls|ws|wss|ucx|inproc)://[^\s/]+(:\d{1,5})?/?$")
@@ -238,17 +293,22 @@ def _check_memory_limit(value: str) -> None:
 
 @dataclass(frozen=True)
 class DaskConfig:
-    """Distribution (DESIGN §5). One Dask thread per worker; Dr.Jit's own pool uses the cores."""
+    """Distribution. One Dask thread per worker process; Dr.Jit's own pool has ``drjit_threads`` threads.
+
+    The default layout is deterministic: one single-threaded Dr.Jit per worker and one worker per core (one
+    in all on a GPU machine), so the same inputs give byte-identical CIR shards (multithreaded diffraction
+    in Sionna RT is not reproducible; README, Guarantees). Layout: docs/architecture.md "Render".
+    """
 
     scheduler_address: str | None = None  # existing cluster; also DASK_SCHEDULER_ADDRESS
-    workers: int = 1  # local workers (processes); 1 per machine on CPU, 1 per GPU
+    workers: int = 0  # local worker processes; 0: one per core on a CPU machine, one on a GPU machine
     threads_per_worker: int = 1
-    drjit_threads: int = 0  # 0: all cores / workers
+    drjit_threads: int = 1  # Dr.Jit threads per worker; 0: cores / workers (faster, not reproducible)
     retries: int = 3  # task retries when a worker dies
     memory_limit: str = "auto"
 
     def __post_init__(self) -> None:
-        positive("workers", self.workers)
+        positive("workers", self.workers, allow_zero=True)
         positive("retries", self.retries, allow_zero=True)
         positive("drjit_threads", self.drjit_threads, allow_zero=True)
         _check_memory_limit(self.memory_limit)
@@ -261,6 +321,22 @@ class DaskConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Size guards checked before the work they protect (not hashed: they never change the data).
+
+    ``max_area_km2``: a larger area needs ``--large-area`` (0: no cap). ``max_receivers``: more receivers
+    than this are refused by a build (a dry run still answers, with the estimate); 0: no cap.
+    """
+
+    max_area_km2: float = 4.0
+    max_receivers: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        positive("max_area_km2", self.max_area_km2, allow_zero=True)
+        positive("max_receivers", self.max_receivers, allow_zero=True)
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """Everything a build needs, as one TOML file with sections [ingest] [receivers] [trace] [dask] [views.*]."""
 
@@ -270,9 +346,11 @@ class BuildConfig:
     dask: DaskConfig = field(default_factory=DaskConfig)
     views: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per-view overrides, validated by the view
     max_links: int = 0  # 0: no cap
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
-_SECTIONS = {"ingest": IngestConfig, "receivers": ReceiverConfig, "trace": TraceConfig, "dask": DaskConfig}
+_SECTIONS = {"ingest": IngestConfig, "receivers": ReceiverConfig, "trace": TraceConfig, "dask": DaskConfig,
+             "limits": LimitsConfig}
 
 
 def load_build_config(path: str | Path | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> BuildConfig:
@@ -284,10 +362,14 @@ def load_build_config(path: str | Path | None = None, overrides: Mapping[str, Ma
         where = str(p)
         if not p.exists():
             raise TwinConfigError("file not found", file=p, fix="pass an existing TOML file to --config")
+        if not p.is_file():
+            raise TwinConfigError("is not a file", file=p, fix="pass a TOML file to --config, not a directory")
         try:
-            raw = tomllib.loads(p.read_text())
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise TwinConfigError(f"not valid TOML ({e})", file=p, fix="check the TOML syntax") from None
+        except OSError as e:
+            raise TwinConfigError(f"cannot read the file ({e.strerror})", file=p, fix="check the path and permissions") from None
     unknown = sorted(set(raw) - set(_SECTIONS) - {"views", "max_links"})
     if unknown:
         raise TwinConfigError(
@@ -314,9 +396,9 @@ def _check_int(v: Any, where: str, name: str) -> int:
     try:
         out = _check_type(v, int)
     except TypeError as e:
-        raise TwinConfigError(f"got {v!r}, expected {e}", file=where, field=name) from None
+        raise TwinConfigError(f"got {v!r}, expected {e}", file=where, field=name, fix=f"set {name} to {e}") from None
     if out < 0:
-        raise TwinConfigError(f"must be >= 0, got {out}", file=where, field=name)
+        raise TwinConfigError(f"must be >= 0, got {out}", file=where, field=name, fix=f"set {name} to 0 (no cap) or more")
     return out
 
 

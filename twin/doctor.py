@@ -29,6 +29,8 @@ class DoctorReport:
     llvm_reason: str
     cuda: bool
     variants: dict[str, str] = field(default_factory=dict)  # variant -> "ok" | error
+    gpus: int = 0
+    layout: str = ""  # how `twin build` lays out its local Dask cluster here
 
     @property
     def can_build(self) -> bool:
@@ -57,4 +59,14 @@ def run_doctor() -> DoctorReport:
         rep.variants["llvm_ad_mono_polarized"] = info.reason
     if cuda:
         rep.variants["cuda_ad_mono_polarized"] = probe_variant("cuda_ad_mono_polarized")
+    from twin.cluster import local_layout
+    from twin.config import DaskConfig
+    from twin.llvm import gpu_count
+
+    rep.gpus = gpu_count() if cuda else 0
+    rep.layout = local_layout(DaskConfig(), gpus=rep.gpus).describe()
+    if rep.gpus and rep.variants.get("cuda_ad_mono_polarized") == "ok":
+        rep.layout += "; traces on cuda_ad_mono_polarized"
+    else:
+        rep.layout += "; traces on llvm_ad_mono_polarized (CPU)"
     return rep

@@ -52,3 +52,35 @@ class TwinInputError(TwinError):
 
 class TwinConfigError(TwinInputError):
     """A bad configuration value (CLI option or TOML key)."""
+
+
+class TwinEnvironmentError(TwinInputError):
+    """The machine refused the work (disk full, read-only or forbidden path, out of memory): exit 1, one message
+    naming the path or address and the fix; what was already written stays valid (atomic writes)."""
+
+    exit_code = 1
+
+
+_OS_FIXES = {
+    "ENOSPC": "free space on that file system (or pass another --out); finished shards are kept and a re-run resumes",
+    "EDQUOT": "free space in your quota (or pass another --out); finished shards are kept and a re-run resumes",
+    "EROFS": "the file system is read-only: pass a writable --out",
+    "EACCES": "check the permissions of that path, or pass another --out",
+    "EPERM": "check the permissions of that path, or pass another --out",
+    "EMFILE": "raise the open-file limit (ulimit -n) or use fewer workers",
+}
+
+
+def environment_error(e: BaseException) -> TwinEnvironmentError | None:
+    """A :class:`TwinEnvironmentError` for an OSError the machine raised (disk full, read-only, ...) or a
+    MemoryError; None for anything else (a bug, to be shown as one)."""
+    import errno
+
+    if isinstance(e, MemoryError):
+        return TwinEnvironmentError("out of memory", fix="use fewer receivers per task ([trace] receivers_per_task), "
+                                    "fewer workers, or a machine with more memory")
+    if isinstance(e, OSError) and e.errno is not None:
+        name = errno.errorcode.get(e.errno, "")
+        if name in _OS_FIXES:
+            return TwinEnvironmentError(e.strerror or name, file=e.filename, fix=_OS_FIXES[name])
+    return None

@@ -53,9 +53,11 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
         fsync_file(tmp_path)
         os.replace(tmp_path, dest)
         fsync_dir(dest.parent)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(e, OSError) and e.errno is not None and not e.filename:
+            raise OSError(e.errno, os.strerror(e.errno), str(dest)) from e  # name the file being written
         raise
 
 
@@ -84,7 +86,7 @@ def staging_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     exception the staging directory is removed and ``dest`` is untouched.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    made = make_parents(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".staging", dir=dest.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
@@ -101,7 +103,26 @@ def staging_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
         fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_empty(made)
         raise
+
+
+def make_parents(dest: str | Path) -> list[Path]:
+    """Create the missing parent folders of ``dest``; returns those created, deepest first (see :func:`remove_empty`)."""
+    made = []
+    p = Path(dest).parent
+    while not p.exists():
+        made.append(p)
+        p = p.parent
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) that are still empty: a failed command leaves no new empty folder."""
+    for p in folders:
+        with contextlib.suppress(OSError):
+            p.rmdir()
 
 
 def tree_sha256(folder: str | Path) -> str:
@@ -113,3 +134,22 @@ def tree_sha256(folder: str | Path) -> str:
             h.update(p.relative_to(root).as_posix().encode())
             h.update(p.read_bytes())
     return h.hexdigest()
+
+
+def replace_dir(new: str | Path, dest: str | Path) -> None:
+    """Move the finished directory ``new`` to ``dest``, replacing ``dest`` if it exists.
+
+    The old ``dest`` is renamed to ``.<name>.old-<pid>`` first and removed only once ``new`` is in place; a
+    crash between the two renames leaves the old build under that name, which the next run of the build puts
+    back (:func:`twin.lock.remove_stale`).
+    """
+    new, dest = Path(new), Path(dest)
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        os.replace(dest, old)
+        os.replace(new, dest)
+        fsync_dir(dest.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, dest)
+        fsync_dir(dest.parent)

@@ -86,15 +86,43 @@ def has_cuda() -> bool:
     return False
 
 
+def gpu_count() -> int:
+    """Number of CUDA devices the driver reports (0 without a driver or a device); honours CUDA_VISIBLE_DEVICES."""
+    import ctypes
+
+    for name in ("libcuda.so.1", "libcuda.so"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        n = ctypes.c_int(0)
+        if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(n)) != 0:
+            return 0
+        return int(n.value)
+    return 0
+
+
+#: Environment variable choosing the trace device: ``auto`` (CUDA when a GPU is there), ``cpu`` or ``cuda``.
+DEVICE_ENV = "TWIN_DEVICE"
+
+
 def setup_mitsuba(prefer_cuda: bool = True) -> str:
-    """Select the Mitsuba variant Sionna RT needs: CUDA when a GPU is present, LLVM otherwise. Returns it."""
+    """Select the Mitsuba variant Sionna RT needs: CUDA when a GPU is present, LLVM otherwise (``$TWIN_DEVICE``
+    forces one). Returns it."""
     ensure_llvm_env()
     import mitsuba as mi
 
+    device = os.environ.get(DEVICE_ENV, "auto").strip().lower() or "auto"
+    if device not in ("auto", "cpu", "cuda"):
+        raise RuntimeError(f"{DEVICE_ENV}={device!r}: use auto, cpu or cuda")
+    wanted = {"auto": ("cuda_ad_mono_polarized", "llvm_ad_mono_polarized"), "cpu": ("llvm_ad_mono_polarized",),
+              "cuda": ("cuda_ad_mono_polarized",)}[device]
     current = mi.variant()
-    if current in ("cuda_ad_mono_polarized", "llvm_ad_mono_polarized"):
+    if current in wanted:
         return current
-    candidates = (["cuda_ad_mono_polarized"] if prefer_cuda and has_cuda() else []) + ["llvm_ad_mono_polarized"]
+    candidates = [v for v in wanted if v.startswith("llvm") or (prefer_cuda and has_cuda())]
+    if not candidates:
+        raise RuntimeError(f"{DEVICE_ENV}=cuda but no CUDA driver is visible on this machine")
     last: Exception | None = None
     for v in candidates:
         try:

@@ -1,4 +1,4 @@
-"""``twin.json``: the manifest of a twin directory (DESIGN §3).
+"""``twin.json``: the manifest of a twin directory (docs/architecture.md "Contracts").
 
 name, origin and local frame, sources (with versions and hashes), resolved config, code version, and per-stage
 status with counts. Always rewritten atomically.

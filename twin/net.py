@@ -7,6 +7,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 
@@ -31,7 +32,7 @@ def reachable(url: str, timeout_s: float = 5.0) -> bool:
 
 
 @contextlib.contextmanager
-def osmnx_session(folder: str | Path | None = None) -> Iterator[object]:
+def osmnx_session(folder: str | Path | None = None) -> Iterator[Any]:
     """osmnx with its cache in ``folder`` (default :func:`cache_dir`); settings restored on exit.
 
     When the Overpass host is unreachable, osmnx's rate limiting (which waits ~60 s on the status endpoint)

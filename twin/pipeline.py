@@ -22,7 +22,7 @@ from twin.errors import TwinInputError
 from twin.ingest.source import BuildingSource, parse_bbox, slug
 from twin.ingest.stage import IngestResult, ingest_inputs_hash, run_ingest, towers_path
 from twin.manifest import read_manifest
-from twin.render.stage import TraceResult, run_trace
+from twin.render.stage import TraceResult, check_same_config, run_trace
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,14 @@ class BuildResult(TraceResult):
 
     seconds: float = 0.0
     views: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
 
     def summary(self) -> str:
         if self.dry_run:
             est = (f", about {self.estimate_s:.0f} s at the rate this build measured before" if self.estimate_s
                    else " (no earlier trace of this build to time from; `twin bench trace` gives this machine's links/s)")
             return (f"dry run: {self.tasks_total} trace tasks ({self.tasks_skipped} already done), "
-                    f"{self.links_planned} links{est}; nothing traced")
+                    f"{self.links_planned} links{est}; nothing traced" + (f"\n  note: {self.note}" if self.note else ""))
         s = (f"[green]built[/] {self.root}: {self.links_with_paths} links with paths in the catalog (CIR rows) of "
              f"{self.links_planned} tower-receiver pairs; this run traced {self.links_traced} pairs "
              f"({self.tasks_total - self.tasks_skipped} of {self.tasks_total} tasks, {self.tasks_skipped} already done) "
@@ -62,7 +63,15 @@ def run_build(
     dry_run: bool = False,
     views: list[str] | None = None,
 ) -> BuildResult:
-    """Ingest (or reuse the bundle of the same inputs), trace, previews, then the named views."""
+    """Ingest (or reuse the bundle of the same inputs), trace, previews, then the named views.
+
+    Holds the build directory's lock throughout (:func:`twin.lock.build_session`). ``overwrite`` builds
+    everything in a staging directory and swaps it in at the end, so a failure leaves the old build intact.
+    An existing directory built with another [trace]/[receivers] config exits 2 (:mod:`twin.guards`).
+    """
+    from twin import guards
+    from twin.lock import build_session
+
     config = config or BuildConfig()
     views = list(views or [])
     if views:
@@ -75,6 +84,8 @@ def run_build(
     name = slug(name) if name else src.default_name()
     root = Path(out_dir) / name
     tpath = towers_path(src, towers)
+    if config.receivers.mode != "grid" and not dry_run:
+        guards.check_receivers(config.receivers.count, config)
     if dry_run and (overwrite or not root.exists()):
         # plan in a scratch copy: a dry run writes nothing under --out
         with tempfile.TemporaryDirectory(prefix="twin-dry-run-") as td:
@@ -83,35 +94,73 @@ def run_build(
         res.root = root
         res.seconds = time.perf_counter() - t0
         return res
-    if root.exists():
-        try:
-            m = read_manifest(root)
-        except TwinInputError:
-            m = {}
-        same = m.get("ingest_inputs_hash") == ingest_inputs_hash(src, tpath, config)
-        if overwrite:
-            run_ingest(src, out_dir, towers=tpath, name=name, config=config, strict=strict, overwrite=True)
-        elif not same:
-            raise TwinInputError(
-                "output directory exists with other inputs (source, towers or [ingest] config differ)",
-                file=root,
-                fix="pass --overwrite to replace it, or choose another --out/--name",
-            )
-    else:
-        run_ingest(src, out_dir, towers=tpath, name=name, config=config, strict=strict, overwrite=False)
-    res = trace_build(root, config, resume=resume, dry_run=dry_run)
-    if not dry_run and views:
-        res.views = run_views(root, views, config)
+    with build_session(root):
+        if root.exists():
+            try:
+                m = read_manifest(root)
+            except TwinInputError:
+                m = {}
+            same = m.get("ingest_inputs_hash") == ingest_inputs_hash(src, tpath, config)
+            if overwrite:
+                res = _build_staged(src, Path(out_dir), name, tpath, config, strict=strict, views=views)
+                res.seconds = time.perf_counter() - t0
+                return res
+            if not same:
+                raise TwinInputError(
+                    "output directory exists with other inputs (source, towers or [ingest] config differ)",
+                    file=root,
+                    fix="pass --overwrite to replace it, or choose another --out/--name",
+                )
+            check_same_config(root, config)
+        else:
+            run_ingest(src, out_dir, towers=tpath, name=name, config=config, strict=strict, overwrite=False)
+        res = trace_build(root, config, resume=resume, dry_run=dry_run)
+        if not dry_run and views:
+            res.views = run_views(root, views, config)
     res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _build_staged(src: BuildingSource, out_dir: Path, name: str, tpath: Path, config: BuildConfig, *, strict: bool,
+                  views: list[str]) -> BuildResult:
+    """The whole build in ``OUT/.<name>.<random>.staging/<name>``, moved over ``OUT/<name>`` only once complete."""
+    import shutil
+
+    from twin.io import replace_dir
+
+    stage = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".staging", dir=out_dir))
+    try:
+        run_ingest(src, stage, towers=tpath, name=name, config=config, strict=strict)
+        res = trace_build(stage / name, config, resume=False)
+        if views:
+            res.views = run_views(stage / name, views, config)
+        replace_dir(stage / name, Path(out_dir) / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    res.root = Path(out_dir) / name
     return res
 
 
 def trace_build(root: Path, config: BuildConfig, *, resume: bool = True, dry_run: bool = False, client=None) -> BuildResult:
     """The trace stage on an ingested build, with the street graph (online sources) and the previews."""
-    from twin import previews
+    from twin import guards, previews
 
     root = Path(root)
     m = read_manifest(root)
+    n_rx = guards.receiver_count(config, tuple(m["area"]["bounds_local"]))
+    cap = config.limits.max_receivers
+    if cap and n_rx > cap:
+        if not dry_run:
+            guards.check_receivers(n_rx, config)
+        # the plan counted, not made: placing 1e8 receivers would take minutes and gigabytes
+        from twin.render.stage import read_cells
+
+        per_carrier = read_cells(root).groupby("frequency_hz").size().tolist()
+        est = guards.estimate_plan(n_rx, per_carrier, config)
+        res = BuildResult(root, links_planned=est.links, tasks_total=est.tasks, dry_run=True)
+        res.note = (f"{n_rx:,} receivers x {est.cells} cells; above [limits] max_receivers = {cap:,}, "
+                    "so a build refuses it (exit 2)")
+        return res
 
     def on_receivers(rx) -> None:
         previews.top_preview(root, rx, f"{m['name']}: {len(rx)} {config.receivers.mode} receivers")

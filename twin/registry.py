@@ -94,6 +94,13 @@ class Registry(Generic[T]):
         self._load()
         return sorted(self._members)
 
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def values(self) -> list[T]:
+        """The members, in name order."""
+        return [obj for _, obj in self.items()]
+
     def items(self) -> list[tuple[str, T]]:
         self._load()
         return sorted(self._members.items())

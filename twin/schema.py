@@ -1,4 +1,4 @@
-"""Column names, types and units of every table the stages exchange (DESIGN §3). One place, one contract.
+"""Column names, types and units of every table the stages exchange (docs/architecture.md "Contracts"). One place, one contract.
 
 Units: metres (local frame: x east, y north, z up), seconds, Hz, dBm for power, dB for gains, radians for
 angles (theta from zenith, phi from +x, as Sionna) unless a name ends in ``_deg``.
@@ -77,6 +77,16 @@ RECEIVER_SCHEMA = pa.schema(
     ]
 )
 RECEIVER_KINDS = ("grid", "route", "random")
+#: receivers.parquet is GeoParquet (``twin.geo``): the columns of RECEIVER_SCHEMA plus ``geometry``
+RECEIVER_COLUMNS = {
+    "rx_id": "int64 — dense id within the build",
+    "x": "float64 — local frame, metres east of the origin", "y": "float64 — metres north",
+    "z": "float64 — antenna height above local ground, metres",
+    "kind": "string — grid | route | random",
+    "route_id": "int64 — -1 when not on a route", "t_s": "float64 — time along the route, seconds",
+    "vx": "float64 — velocity, m/s, local frame", "vy": "float64", "vz": "float64",
+    "geometry": "WKB Point, EPSG:4326 (GeoParquet primary column), computed from x, y",
+}
 
 # ------------------------------------------------------------------------------------------------- splits
 #: the split table of a build (rx_id -> split), registered in the catalog under the view name SPLIT_VIEW
@@ -131,7 +141,7 @@ INTERACTION_DIFFRACTION = 8
 
 
 def tensor_type(shape: Sequence[int], value_type: pa.DataType = pa.float32()) -> pa.DataType:
-    """Nested ``fixed_size_list`` type for a tensor of ``shape`` (DESIGN §3 "View shards").
+    """Nested ``fixed_size_list`` type for a tensor of ``shape`` (docs/architecture.md "Contracts").
 
     Complex tensors are stored with a trailing axis of 2 (re, im); include it in ``shape``.
     """
@@ -199,7 +209,7 @@ def file_metadata(
     config: Mapping[str, object] | None = None,
     task_key: str = "",
 ) -> dict[str, str]:
-    """Key-value metadata every Parquet file carries (DESIGN §3)."""
+    """Key-value metadata every Parquet file carries (docs/architecture.md "Contracts")."""
     from twin import __version__
 
     meta = {

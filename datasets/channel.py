@@ -1,19 +1,18 @@
-"""Shared OFDM / CIR -> channel kernels used by the views (stable API; other views import from here).
+"""CIR -> channel kernels shared by the views: padded path arrays, CFR, sinc taps, applying a CIR to a signal.
 
-Conventions (as Sionna RT, DESIGN §3): a CIR is a set of paths with absolute delays ``tau_s`` (seconds) and
-complex coefficients ``a`` that already include the carrier phase, so the complex-baseband channel is
-``h(t) = Σ_l a_l δ(t - τ_l)`` and its frequency response at baseband frequency ``f`` (Hz, relative to the
-carrier) is ``H(f) = Σ_l a_l exp(-j2π f τ_l)``.
+Conventions (as Sionna RT, docs/architecture.md "Contracts"): a CIR is a set of paths with absolute delays
+``tau_s`` (seconds) and complex coefficients ``a`` that already include the carrier phase, so the complex-baseband
+channel is ``h(t) = Σ_l a_l δ(t - τ_l)`` and its frequency response at baseband frequency ``f`` (Hz, relative to
+the carrier) is ``H(f) = Σ_l a_l exp(-j2π f τ_l)``.
 
 Batches of links use a *padded path axis*: ``tau_s`` of shape (links, L) and ``a`` of shape (links, L) with
 ``a = 0`` on padding entries (their delay is irrelevant). Public functions:
 
 - :func:`paths_from_cir` — padded (tau_s, a) arrays from CIR rows (``twin.schema.CIR_SCHEMA``).
+- :func:`first_path_delay_s` — the earliest path of each link.
 - :func:`cfr` — channel frequency response at arbitrary frequencies (fast path for uniform grids).
 - :func:`taps` — sinc-interpolated discrete taps, Sionna's ``Paths.taps`` convention.
-- :func:`ofdm_modulate` / :func:`ofdm_demodulate` — CP-OFDM with signed subcarrier indices.
 - :func:`apply_cir` — apply a CIR exactly (fractional delays) to a sampled baseband signal (circularly).
-- :func:`link_rng` — per-row generator from (seed, link_id).
 """
 
 from __future__ import annotations
@@ -23,28 +22,6 @@ import os
 import numpy as np
 import pyarrow as pa
 import scipy.fft as sfft
-
-SPEED_OF_LIGHT = 299_792_458.0  # m/s
-BOLTZMANN = 1.380649e-23  # J/K
-T0_K = 290.0  # reference noise temperature, K
-
-
-# ----------------------------------------------------------------------------------------------- helpers
-
-
-def link_rng(seed: int, link_id: int, stream: int = 0) -> np.random.Generator:
-    """A generator that depends only on (seed, link_id, stream): rows are reproducible in any batch order."""
-    return np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, int(link_id) & 0xFFFFFFFFFFFFFFFF, int(stream)])
-
-
-def thermal_noise_w(bandwidth_hz: float, noise_figure_db: float) -> float:
-    """Thermal noise power k·T0·B·F in watts (T0 = 290 K)."""
-    return BOLTZMANN * T0_K * float(bandwidth_hz) * 10.0 ** (float(noise_figure_db) / 10.0)
-
-
-def dbm_to_w(p_dbm):
-    """dBm -> W."""
-    return 10.0 ** ((np.asarray(p_dbm, dtype=np.float64) - 30.0) / 10.0)
 
 
 def _list_values(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -112,9 +89,6 @@ def _as_batch(tau_s, a):
     if tau.ndim != 2:
         raise ValueError(f"tau_s must be (paths,) or (links, paths), got shape {tau.shape}")
     return tau, aa, single
-
-
-# ------------------------------------------------------------------------------------------------- CFR
 
 
 def _split(n: int) -> tuple[int, int]:
@@ -219,10 +193,9 @@ def cfr(tau_s, a, freqs_hz, out: np.ndarray | None = None, *, chunk: int = 32) -
     return out[0] if single else out
 
 
-# ------------------------------------------------------------------------------------------------ taps
-
-
 _THREADS = max(1, os.cpu_count() or 1)
+
+
 _POOL = None
 
 
@@ -298,50 +271,6 @@ def taps(tau_s, a, bandwidth_hz: float, num_taps: int, out: np.ndarray | None = 
     return out[0] if single else out
 
 
-# ------------------------------------------------------------------------------------------------ OFDM
-
-
-def ofdm_modulate(symbols: np.ndarray, subcarriers: np.ndarray, n_fft: int, cp_len) -> np.ndarray:
-    """CP-OFDM: ``x[n] = Σ_k X_k exp(j2π k n / n_fft)`` per symbol, preceded by its cyclic prefix.
-
-    ``symbols`` (..., n_sym, K) complex values on the signed subcarrier indices ``subcarriers`` (K,) in
-    [-n_fft/2, n_fft/2); ``cp_len`` an int or a sequence of n_sym ints (samples). Unnormalised IDFT, so the
-    mean power per sample equals the summed power of the subcarriers. Returns (..., Σ(n_fft + cp)) complex128.
-    """
-    X = np.asarray(symbols)
-    k = np.asarray(subcarriers, dtype=np.int64)
-    n_sym = X.shape[-2]
-    if np.any(k < -n_fft // 2) or np.any(k >= n_fft // 2):
-        raise ValueError(f"subcarrier indices must lie in [-{n_fft // 2}, {n_fft // 2})")
-    cps = np.broadcast_to(np.asarray(cp_len, dtype=np.int64), (n_sym,))
-    ctype = np.complex64 if X.dtype == np.complex64 else np.complex128
-    grid = np.zeros(X.shape[:-1] + (n_fft,), dtype=ctype)
-    grid[..., k % n_fft] = X
-    t = sfft.ifft(grid, axis=-1, overwrite_x=True, norm="forward")  # Σ_k X_k e^{j2πkn/N}, (..., n_sym, n_fft)
-    out = np.empty(X.shape[:-2] + (int(cps.sum()) + n_sym * n_fft,), dtype=ctype)
-    pos = 0
-    for i in range(n_sym):
-        c = int(cps[i])
-        out[..., pos : pos + c] = t[..., i, n_fft - c :]
-        out[..., pos + c : pos + c + n_fft] = t[..., i, :]
-        pos += c + n_fft
-    return out
-
-
-def ofdm_demodulate(x: np.ndarray, subcarriers: np.ndarray, n_fft: int, cp_len, n_sym: int) -> np.ndarray:
-    """Inverse of :func:`ofdm_modulate`: drop each CP, DFT, return (..., n_sym, K) subcarrier values."""
-    k = np.asarray(subcarriers, dtype=np.int64)
-    cps = np.broadcast_to(np.asarray(cp_len, dtype=np.int64), (n_sym,))
-    out = []
-    pos = 0
-    for i in range(n_sym):
-        pos += int(cps[i])
-        seg = x[..., pos : pos + n_fft]
-        out.append((np.fft.fft(seg, axis=-1) / n_fft)[..., k % n_fft])
-        pos += n_fft
-    return np.stack(out, axis=-2)
-
-
 def apply_cir(x: np.ndarray, fs_hz: float, tau_s: np.ndarray, a: np.ndarray, band_hz: float | None = None) -> np.ndarray:
     """Pass the sampled complex-baseband signal ``x`` (..., n) at ``fs_hz`` through the CIR, circularly.
 
@@ -363,123 +292,4 @@ def apply_cir(x: np.ndarray, fs_hz: float, tau_s: np.ndarray, a: np.ndarray, ban
     return sfft.ifft(X, axis=-1, overwrite_x=True)
 
 
-__all__ = [
-    "SPEED_OF_LIGHT",
-    "apply_cir",
-    "cell_attributes",
-    "complex_to_pairs",
-    "view_table",
-    "cfr",
-    "dbm_to_w",
-    "first_path_delay_s",
-    "link_rng",
-    "make_cir_table",
-    "make_towers_table",
-    "ofdm_demodulate",
-    "ofdm_modulate",
-    "paths_from_cir",
-    "taps",
-    "thermal_noise_w",
-]
-
-
-# ------------------------------------------------------------------------------------ view plumbing
-
-
-def cell_attributes(towers: pa.Table, tx_ids, columns: tuple[str, ...], *, view: str) -> dict[str, np.ndarray]:
-    """Per CIR row, the ``columns`` of its cell (``towers.cell_id == tx_id``) as numpy arrays.
-
-    A tx_id missing from the towers table or a missing column raises TwinInputError naming them.
-    """
-    from twin.errors import TwinInputError
-
-    names = set(towers.column_names)
-    for c in ("cell_id", *columns):
-        if c not in names:
-            raise TwinInputError(
-                f"the towers table has no column {c!r} (view {view} needs it)",
-                file="towers.parquet", field=c, fix="re-run ingest so towers.parquet has the twin.schema columns",
-            )
-    ids = [str(v) for v in towers.column("cell_id").to_pylist()]
-    index = {cid: i for i, cid in enumerate(ids)}
-    tx = [str(t) for t in tx_ids]
-    missing = [t for t in tx if t not in index]
-    if missing:
-        raise TwinInputError(
-            f"CIR rows name cell {missing[0]!r} that is not in the towers table ({len(set(missing))} unknown)",
-            file="towers.parquet", row=missing[0], field="cell_id",
-            fix="build the view from the towers.parquet of the same build as the CIR shards",
-        )
-    rows = np.array([index[t] for t in tx], dtype=np.int64)
-    return {c: np.asarray(towers.column(c).to_numpy(zero_copy_only=False))[rows] for c in columns}
-
-
-def view_table(fields_arrays: list[tuple[pa.Field, pa.Array]], config, view: str) -> pa.Table:
-    """A table of the given (field, array) columns with the view's config (JSON) under ``twin.view_config``."""
-    import dataclasses
-    import json
-
-    schema = pa.schema([f for f, _ in fields_arrays]).with_metadata(
-        {
-            "twin.view_config": json.dumps(dataclasses.asdict(config), sort_keys=True, default=str),
-            "twin.view": view,
-        }
-    )
-    return pa.Table.from_arrays([a for _, a in fields_arrays], schema=schema)
-
-
-def complex_to_pairs(z: np.ndarray) -> np.ndarray:
-    """Complex array (..., n) -> float32 (..., n, 2) with (re, im) on the trailing axis (DESIGN §3)."""
-    out = np.empty(z.shape + (2,), dtype=np.float32)
-    out[..., 0] = z.real
-    out[..., 1] = z.imag
-    return out
-
-
-def make_cir_table(links: list[dict]) -> pa.Table:
-    """CIR rows (``twin.schema.CIR_SCHEMA``) from dicts, for tests, examples and benches.
-
-    Each dict needs ``link_id, tx_id, rx_id, tau_s, a`` (complex sequence); optional: positions ``tx``/``rx``
-    (3-tuples, metres), ``frequency_hz``, ``theta_r``, ``phi_r``, ``theta_t``, ``phi_t`` (radians, per path),
-    ``los`` and ``los_distance_m`` (default: LOS at the first path's delay).
-    """
-    from twin.schema import CIR_SCHEMA
-
-    cols: dict[str, list] = {name: [] for name in CIR_SCHEMA.names}
-    for d in links:
-        tau = [float(t) for t in d["tau_s"]]
-        a = np.asarray(d["a"], dtype=np.complex64).reshape(-1)
-        n = len(tau)
-        tx = d.get("tx", (0.0, 0.0, 25.0))
-        rx = d.get("rx", (100.0, 0.0, 1.5))
-        cols["link_id"].append(int(d["link_id"]))
-        cols["tx_id"].append(str(d["tx_id"]))
-        cols["rx_id"].append(int(d["rx_id"]))
-        for k, v in zip(("tx_x", "tx_y", "tx_z"), tx, strict=True):
-            cols[k].append(float(v))
-        for k, v in zip(("rx_x", "rx_y", "rx_z"), rx, strict=True):
-            cols[k].append(float(v))
-        cols["frequency_hz"].append(float(d.get("frequency_hz", 3.5e9)))
-        cols["num_paths"].append(n)
-        cols["tau_s"].append(tau)
-        cols["a_re"].append(a.real.tolist())
-        cols["a_im"].append(a.imag.tolist())
-        for k in ("theta_t", "phi_t", "theta_r", "phi_r"):
-            cols[k].append([float(v) for v in d.get(k, [np.pi / 2] * n)])
-        cols["doppler_hz"].append([0.0] * n)
-        cols["interactions"].append([[0]] * n)
-        cols["los"].append(bool(d.get("los", True)))
-        cols["los_distance_m"].append(float(d.get("los_distance_m", (min(tau) if tau else 0.0) * SPEED_OF_LIGHT)))
-        cols["path_gain_db"].append(float(10 * np.log10(max(float(np.sum(np.abs(a) ** 2)), 1e-300))))
-    return pa.table({k: pa.array(v, type=CIR_SCHEMA.field(k).type) for k, v in cols.items()}, schema=CIR_SCHEMA)
-
-
-def make_towers_table(cells: list[dict]) -> pa.Table:
-    """A towers table (the view columns of ``twin.schema.TOWER_COLUMNS``) from dicts with ``cell_id`` and
-    optional ``pci`` (-1), ``frequency_hz`` (2.1 GHz), ``bandwidth_hz`` (10 MHz), ``tx_power_dbm`` (46), x, y, z."""
-    keys = {"pci": -1, "frequency_hz": 2.1e9, "bandwidth_hz": 10e6, "tx_power_dbm": 46.0, "x": 0.0, "y": 0.0, "z": 25.0}
-    out = {"cell_id": pa.array([str(c["cell_id"]) for c in cells], pa.string())}
-    for k, dv in keys.items():
-        vals = [c.get(k, dv) for c in cells]
-        out[k] = pa.array(vals, pa.int32() if k == "pci" else pa.float64())
-    return pa.table(out)
+__all__ = ["apply_cir", "cfr", "first_path_delay_s", "paths_from_cir", "taps"]
