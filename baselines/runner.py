@@ -68,12 +68,18 @@ def _split_names(build) -> list[str]:
     return sorted(set(t.column("split").to_pylist()))
 
 
-def readers(build, view: str, variant: str | None, splits: tuple[str, ...]) -> dict[str, Any]:
-    """{split: Reader} of ``view`` (``"cir"``: the CIR rows) for each split the build has."""
+def readers(build, view: str, variant: str | None, splits: tuple[str, ...], model: Any = None) -> dict[str, Any]:
+    """{split: Reader} of ``view`` (``"cir"``: the CIR rows) for each split the build has. A baseline whose rows
+    are not receivers' (e.g. site-pair snapshots) selects a split itself: ``model.split_reader(build, variant,
+    split)``."""
     names = _split_names(build)
     out = {}
+    own = getattr(model, "split_reader", None)
     for s in splits:
         if s not in names:
+            continue
+        if own is not None:
+            out[s] = own(build, variant, s)
             continue
         out[s] = build.cir(split=s) if view == "cir" else build.view(view, variant, split=s)
     return out
@@ -140,7 +146,7 @@ def train(name: str, data: str | Path, out: str | Path, *, config: str | Path | 
     names = _split_names(build)
     test_split = _test_split(names, test_split)
     val_name = next((n for n in VAL_NAMES if n in names), None)
-    rs = readers(build, model.view, v or None, tuple(s for s in ("train", val_name, test_split) if s))
+    rs = readers(build, model.view, v or None, tuple(s for s in ("train", val_name, test_split) if s), model=model)
     if "train" not in rs:
         raise TwinInputError("the build's split table has no 'train' split", file=build.url, field="split",
                              fix="run `twin split DIR` with a split named train")
@@ -227,7 +233,10 @@ def evaluate(run: str | Path, data: str | Path, *, split: str | None = "test", d
         split = "all"
     else:
         _test_split(_split_names(build), split)
-        test = build.cir(split=split) if view == "cir" else build.view(view, v or None, split=split)
+        if getattr(model, "split_reader", None) is not None:
+            test = model.split_reader(build, v or None, split)
+        else:
+            test = build.cir(split=split) if view == "cir" else build.view(view, v or None, split=split)
     name = Path(str(data)).name or "data"
     dest = Path(out) if out is not None else run / f"eval-{name}"
     dest.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,9 @@ against the view's labels (:func:`score_snapshot`):
   band-limited one, whose fractional delays round either way). The seed's rule compares the whole sets; in
   a ray-traced city most of the type III paths are tens of dB under the noise, so missing them is not
   counted (a detected one is never an error). ``strict_match`` records the seed's whole-set equality too.
-* target count: the targets that at least ``min_sites`` sites see in LOS (``target_los_sites``) are the
-  ones the protocol can find; K̂ against that count.
+* target count: the targets that at least ``min_sites`` sites can range (:func:`visible_sites`: LOS by the
+  ``target_los_sites`` label and their own echo in the window) are the ones the protocol can find; K̂
+  against that count.
 * localization: OSPA (cutoff ``ospa_cutoff_m``, order 2), matched errors (Hungarian, gate
   ``correct_radius_m``; the seed's correct-localization radius), miss-detection and false-alarm rates.
 """
@@ -22,10 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from twin.baselines.twophase_phase1 import Dictionary, PairEstimate, PhaseIConfig, phase1, range_sets
+from twin.baselines.twophase_phase2 import PhaseIIConfig, PhaseIIResult, match, ospa, phase2
 from twin.constants import SPEED_OF_LIGHT
-
-from .twophase_phase1 import Dictionary, PairEstimate, PhaseIConfig, phase1, range_sets
-from .twophase_phase2 import PhaseIIConfig, PhaseIIResult, match, ospa, phase2
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,7 @@ def score_snapshot(res: SnapshotResult, rows: list[dict], tap_tolerance: int, mi
             err = True
         strict &= est == allp and (r["tx_site"] == r["rx_site"] or pe.sto == int(r["sto_diff_samples"]))
     r0 = rows[0]
-    ids, _ = site_table(rows)
-    seen = [k for k, s in enumerate(r0["target_los_sites"]) if len(set(s) & set(ids)) >= min_sites]
+    seen = [k for k in range(len(r0["target_id"])) if len(visible_sites(rows, k)) >= min_sites]
     true_xy = np.column_stack([np.asarray(r0["target_sp_x"])[seen], np.asarray(r0["target_sp_y"])[seen]]) \
         if seen else np.zeros((0, 2))
     est = res.phase2.positions[:, :2]
@@ -130,6 +129,19 @@ def score_snapshot(res: SnapshotResult, rows: list[dict], tap_tolerance: int, mi
     res.matched = match(est, true_xy, config.correct_radius_m)
     res.true_xy, res.target_ids = true_xy, [int(r0["target_id"][k]) for k in seen]
     return res
+
+
+def visible_sites(rows: list[dict], k: int) -> set[str]:
+    """Sites that can range target k: in line of sight of it (``target_los_sites``) with their own type II
+    echo of it (m -> k -> m) inside the window."""
+    los = set(rows[0]["target_los_sites"][k])
+    out = set()
+    for r in rows:
+        if r["tx_site"] == r["rx_site"] and r["rx_site"] in los:
+            if any(t == 2 and g == k and w for t, g, w in zip(r["path_type"], r["path_target"], r["path_in_window"],
+                                                             strict=True)):
+                out.add(r["rx_site"])
+    return out
 
 
 def summarize(results: list[SnapshotResult]) -> dict:

@@ -87,7 +87,9 @@ class BistaticEchoConfig:
     probabilities of a few per cent; ~10 s each on a 2-core CPU at 6 sites). ``max_sto_samples``: bound on
     the pair STO |o_m - o_n| (seed §V-A: 10). ``tx_power_dbm``:
     per site, None = the strongest of its cells. ``noise_figure_db``: receiving site (5 dB, TS 38.104 class
-    wide-area BS). ``max_depth``: interactions per path, the scattering on a target included.
+    wide-area BS). ``max_depth``: interactions per path, the scattering on a target included. ``sites``: the
+    site ids to use (a layout such as the seed's M base stations placed among the build's towers); empty =
+    every site of the towers table.
     """
 
     numerology: Literal["nr_fr1_100mhz", "nr_fr2_400mhz"] = "nr_fr1_100mhz"
@@ -107,6 +109,7 @@ class BistaticEchoConfig:
     target_clearance_m: float = 1.0
     ground_tolerance_m: float = 0.5
     store_clean: bool = True
+    sites: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.numerology not in NUMEROLOGIES:
@@ -524,6 +527,13 @@ class BistaticEchoView:
             raise TypeError(f"config must be a BistaticEchoConfig, got {type(config).__name__}")
         schema = self.schema(config)
         sites = sites_from_towers(inputs.towers, config.tx_power_dbm)
+        if config.sites:
+            known = {s.site_id for s in sites}
+            bad = [s for s in config.sites if s not in known]
+            if bad:
+                raise TwinInputError(f"unknown site id(s) {', '.join(bad)}", file="towers.parquet", field="sites",
+                                     fix=f"[views.bistatic_echo] sites: ids of towers.parquet ({', '.join(sorted(known))})")
+            sites = [s for s in sites if s.site_id in set(config.sites)]
         if not sites:
             return schema.empty_table()
         return self.to_table(self.trace(inputs.scene_path, sites, config, inputs.seed), config)
