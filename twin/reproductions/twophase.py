@@ -31,6 +31,7 @@ from twin.baselines.twophase import PAPER_MAX_RUNTIME_S, PAPER_POWERS_W, group_s
 from twin.baselines.twophase_phase1 import PhaseIConfig, make_dictionary
 from twin.baselines.twophase_phase2 import PhaseIIConfig
 from twin.baselines.twophase_protocol import ScoreConfig, run_snapshot, score_snapshot, summarize
+from twin.constants import SPEED_OF_LIGHT
 
 SCALES = {
     "small": dict(snapshots=16, powers_dbm=(-10.0, 0.0, 10.0, 20.0, 43.0, 43.5), loc_powers_dbm=(10.0, 43.0),
@@ -320,7 +321,7 @@ def reproduce_twophase(scale: str, out: Path, *, device: str = "cpu") -> list[Ro
                                                                 for k in ks},
                "band_limited": {e: dict(zip(map(str, sc["aware_powers_dbm"]), v, strict=True)) for e, v in aware.items()},
                "localization": {f"{p:g}dBm/K={k}/{'proposed' if a else 'benchmark1'}": v for (p, k, a), v in loc.items()},
-               "range_resolution_m": 299_792_458.0 / fs}
+               "range_resolution_m": SPEED_OF_LIGHT / fs}
     (out / "twophase_summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     return rows
 
