@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from render.bundle import SceneBundle, local_scene, materialize, pack_scene
+from twin.render.bundle import SceneBundle, local_scene, materialize, pack_scene
 from twin.io import tree_sha256
 
 
