@@ -7,8 +7,8 @@ import tarfile
 
 import pytest
 
-from twin.render.bundle import SceneBundle, local_scene, materialize, pack_scene
 from twin.io import tree_sha256
+from twin.render.bundle import SceneBundle, local_scene, materialize, pack_scene
 
 
 def _scene(tmp_path):
