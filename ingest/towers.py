@@ -371,6 +371,11 @@ def _parse_row(ctx: _Ctx, fields: list[str]) -> tuple[dict[str, Any], list[tuple
 
     # optional columns
     az = _optional_number(ctx, fields, "azimuth", -360.0, 720.0, repairs, "degrees clockwise from north")
+    if az is not None and not 0.0 <= az <= 360.0:  # e.g. -30 or 720: wrapped, and said so
+        name = ctx.names.get("azimuth", "azimuth")
+        repairs.append(("azimuth", f"{name} {az:g} is outside 0..360, wrapped to {az % 360.0:g}",
+                        f"write {name} within 0..360 degrees clockwise from north"))
+        flags.append("azimuth_wrapped")
     tilt = _optional_number(ctx, fields, "tilt", -90.0, 90.0, repairs, "degrees, positive down")
     height = _optional_number(ctx, fields, "height", 0.0, 1000.0, repairs, "metres above ground")
     if height is not None and height == 0.0:

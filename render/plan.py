@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from twin.config import TraceConfig
+from twin.guards import receiver_batch_size
 from twin.keys import task_digest
 
 #: cell columns a trace task depends on
@@ -57,7 +58,7 @@ def plan_trace_tasks(
 ) -> list[TraceTask]:
     """Plan the trace tasks of a build, in a deterministic order.
 
-    Receivers are split into batches of ``config.receivers_per_task`` (by ``rx_id``); within each batch the
+    Receivers are split into batches of :func:`receiver_batch_size` (by ``rx_id``); within each batch the
     cells are grouped by carrier and split into chunks of ``config.cells_per_task``. ``max_links`` > 0 keeps
     only the first receivers such that cells x receivers <= max_links.
     """
@@ -77,10 +78,11 @@ def plan_trace_tasks(
         receivers = receivers.iloc[:keep]
     settings = asdict(config)
     # settings that do not change a task's output are left out of its key
-    for k in ("cells_per_task", "receivers_per_task"):
+    for k in ("cells_per_task", "receivers_per_task", "min_tasks"):
         settings.pop(k, None)
     tasks: list[TraceTask] = []
-    rpt = config.receivers_per_task
+    groups = sum(-(-len(g) // config.cells_per_task) for _, g in cells.groupby("frequency_hz", sort=True))
+    rpt = receiver_batch_size(len(receivers), groups, config)
     for b, start in enumerate(range(0, len(receivers), rpt)):
         rx = receivers.iloc[start : start + rpt]
         rx_rows = _rows(rx, RX_TRACE_COLUMNS)

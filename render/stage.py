@@ -184,7 +184,10 @@ def run_trace(
     res.links_with_paths = int(sum(entries.column("rows").to_pylist())) if entries.num_rows else 0
     info = {"status": "done", "tasks": len(tasks), "links_planned": res.links_planned, "links_with_paths": res.links_with_paths}
     if stats["links"]:
-        info.update(last_run_links=stats["links"], last_run_seconds=round(elapsed, 2), links_per_s=round(stats["links"] / elapsed, 2))
+        work_s = max(elapsed - stats.get("startup_ms", 0) / 1000.0, 1e-9)
+        info.update(last_run_links=stats["links"], last_run_seconds=round(elapsed, 2),
+                    startup_seconds=round(stats.get("startup_ms", 0) / 1000.0, 2), links_per_s=round(stats["links"] / elapsed, 2),
+                    work_links_per_s=round(stats["links"] / work_s, 2))
     set_stage(root, "trace", **info)
     return res
 
@@ -242,6 +245,7 @@ def execute_trace_tasks(
             client = stack.enter_context(cluster.dask_client(config.dask))
         # the scene travels with the tasks (once per worker): workers need not see the build directory
         bundle = client.scatter(pack_scene(scene_xml), broadcast=False, hash=False)
+        stats["startup_ms"] = int(1000 * (time.perf_counter() - t0))  # cluster start + scene scatter
         jobs = [
             cluster.Job(
                 key=t.dask_key(),

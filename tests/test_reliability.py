@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import shutil
+
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -79,6 +81,29 @@ def test_dry_run_of_1e8_receivers_answers_in_seconds_and_writes_nothing(tmp_path
     assert dt < 60 and not out.exists()
     r = run("build", "--city", "paris", "--offline", "--out", out, "--receivers", 100_000_000)
     assert r.exit_code == 2 and "max_receivers" in r.stderr and not out.exists()
+
+
+def _read_only(folder: Path, cmd: list[str]) -> subprocess.CompletedProcess:
+    """Run ``cmd`` with ``folder`` bind-mounted read-only in a private mount namespace (root + unshare)."""
+    script = f"mount --bind -o ro {folder} {folder} && exec " + " ".join(f"'{c}'" for c in cmd)
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=300)
+
+
+needs_unshare = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None or sys.platform != "linux",
+                                   reason="a read-only mount needs root and util-linux unshare")
+
+
+@needs_unshare
+def test_read_only_output_is_one_message_and_nothing_written(tmp_path):
+    out = tmp_path / "ro"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    r = _read_only(out, [sys.executable, "-m", "twin", "ingest", "--city", "paris", "--offline", "--out", str(out)])
+    assert r.returncode == 2, r.stderr
+    assert str(out) in r.stderr and "not writable" in r.stderr and "fix:" in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
 
 
 # ------------------------------------------------------------------------------------------------- slow
@@ -209,3 +234,15 @@ def test_ctrl_c_to_the_process_group_gives_one_message_and_no_worker_traceback(t
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
     assert run("build", "--city", "paris", "--offline", "--out", out, "--receivers", 6, "--config", cfg).exit_code == 0
     assert run("catalog", "verify", out / "paris").exit_code == 0
+
+
+@pytest.mark.slow
+@needs_unshare
+def test_finished_build_on_read_only_media_is_refused_untouched(built: Path, cfg: Path):
+    before = files(built / "paris")
+    r = _read_only(built, _build_cmd(built, cfg))
+    assert r.returncode == 2 and "not writable" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert files(built / "paris") == before
+    # reading a read-only build works: verify and a query
+    r = _read_only(built, [sys.executable, "-m", "twin", "catalog", "verify", str(built / "paris")])
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -257,6 +257,28 @@ def test_optional_column_aliases_and_units(tmp_path):
     assert t.report(3).status == "repaired" and t.report(3).field == "Downtilt"
 
 
+def test_azimuth_outside_0_360_is_wrapped_and_reported(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("latitude,longitude,mcc,mnc,lac,cid,earfcn,pci,azimuth\n"
+                 "48.874,2.296,208,1,1,1,1501,7,720\n"
+                 "48.874,2.296,208,1,1,2,1501,8,-30\n"
+                 "48.874,2.296,208,1,1,3,1501,9,360\n"
+                 "48.874,2.296,208,1,1,4,1501,10,721\n")
+    t = read_towers(p, None, CFG)
+    c = t.cells.set_index("cell_id")
+    assert [c.loc[f"208-1-1-{k}", "azimuth_deg"] for k in (1, 2, 3)] == [0.0, 330.0, 0.0]
+    for row, value in ((2, "720"), (3, "-30")):
+        r = t.report(row)
+        assert (r.status, r.field) == ("repaired", "azimuth") and value in r.reason and "wrapped" in r.reason
+        assert "azimuth_wrapped" in c.loc[f"208-1-1-{row - 1}", "quality_flags"]
+    assert t.report(4).status == "kept"  # 360 is north: nothing to say
+    assert t.report(5).status == "repaired" and "out of range" in t.report(5).reason  # 721: default sectors
+    assert c.loc["208-1-1-4", "azimuth_source"] == "default_sectors"
+    with pytest.raises(TwinInputError) as ei:
+        read_towers(p, None, CFG, strict=True)
+    assert (ei.value.row, ei.value.field) == (2, "azimuth")
+
+
 # ------------------------------------------------------------------------------------ area, errors, fuzz
 
 

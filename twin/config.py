@@ -234,7 +234,8 @@ class TraceConfig:
     diffraction_lit_region: bool = True  # diffracted paths in the lit region too (Sionna's default)
     seed: int = 42
     cells_per_task: int = 8  # cells that share a carrier, traced in one PathSolver call
-    receivers_per_task: int = 256
+    receivers_per_task: int = 256  # the most receivers in one task
+    min_tasks: int = 8  # small builds: receiver batches shrink (to >= 16 receivers) until the plan has this many tasks
     min_path_gain_db: float = -250.0  # links whose total gain is below this are dropped
     antenna_pattern: str = "tr38901"  # tower element pattern: tr38901 | iso | dipole
     polarization: str = "V"
@@ -243,7 +244,8 @@ class TraceConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.max_depth <= 10:
             raise ValueError(f"max_depth must be in 0..10, got {self.max_depth}")
-        for n in ("samples_per_src", "max_num_paths_per_src", "max_path_buffer", "cells_per_task", "receivers_per_task"):
+        for n in ("samples_per_src", "max_num_paths_per_src", "max_path_buffer", "cells_per_task", "receivers_per_task",
+                  "min_tasks"):
             positive(n, getattr(self, n))
         positive("seed", self.seed, allow_zero=True)
         for n, allowed in (("antenna_pattern", ANTENNA_PATTERNS), ("rx_pattern", ANTENNA_PATTERNS),

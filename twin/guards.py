@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from twin.config import BuildConfig, LimitsConfig
+from twin.config import BuildConfig, LimitsConfig, TraceConfig
 from twin.errors import TwinInputError
 
 
@@ -54,17 +54,34 @@ def receiver_count(config: BuildConfig, bounds_local: tuple[float, float, float,
     return int(rc.count)
 
 
+#: the fewest receivers a batch shrinks to for ``min_tasks`` (a PathSolver call has a fixed cost per source)
+MIN_RECEIVERS_PER_BATCH = 16
+
+
+def receiver_batch_size(n_receivers: int, n_cell_groups: int, config: TraceConfig) -> int:
+    """Receivers per task: ``receivers_per_task``, made smaller for small builds so that the plan holds at least
+    ``min_tasks`` tasks (``n_cell_groups`` = tasks per receiver batch), but never below
+    :data:`MIN_RECEIVERS_PER_BATCH`. Depends on the build only (not on the machine), so plans are reproducible."""
+    rpt = config.receivers_per_task
+    if n_receivers <= 0 or n_cell_groups <= 0:
+        return rpt
+    batches = -(-config.min_tasks // n_cell_groups)
+    want = -(-n_receivers // batches)
+    return max(1, min(rpt, max(want, MIN_RECEIVERS_PER_BATCH)))
+
+
 def estimate_plan(n_receivers: int, cells_per_carrier: list[int], config: BuildConfig) -> PlanEstimate:
     """Links and tasks of the plan :func:`twin.render.plan.plan_trace_tasks` would make (cells of one carrier
-    in groups of ``cells_per_task``, receivers in batches of ``receivers_per_task``), capped by ``max_links``."""
+    in groups of ``cells_per_task``, receivers in batches of ``receiver_batch_size``), capped by ``max_links``."""
     t = config.trace
     n_cells = sum(cells_per_carrier)
     if n_cells == 0 or n_receivers == 0:
         return PlanEstimate(n_receivers, n_cells, 0, 0)
     if config.max_links:
         n_receivers = min(n_receivers, max(1, config.max_links // n_cells))
-    batches = math.ceil(n_receivers / t.receivers_per_task)
-    tasks = sum(math.ceil(c / t.cells_per_task) for c in cells_per_carrier) * batches
+    groups = sum(math.ceil(c / t.cells_per_task) for c in cells_per_carrier)
+    batches = math.ceil(n_receivers / receiver_batch_size(n_receivers, groups, t))
+    tasks = groups * batches
     return PlanEstimate(n_receivers, n_cells, n_receivers * n_cells, tasks)
 
 
