@@ -8,13 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import shutil
 
 import pyarrow.parquet as pq
 import pytest
