@@ -181,8 +181,11 @@ class RunContext:
             self._progress = None
 
     # -- losses
-    def log_loss(self, step: int, loss: float, split: str = "train") -> None:
-        rec = {"step": int(step), "loss": float(loss), "split": split, "t_s": time.perf_counter() - self._t0}
+    def log_loss(self, step: int, loss: float, split: str = "train", *, x: str = "step", unit: str = "") -> None:
+        """Append one point of the training curve: ``x`` names what ``step`` counts ("step" = optimiser steps,
+        "epoch"), ``unit`` is the loss's unit ("" = dimensionless, e.g. "m" or "samples")."""
+        rec = {"step": int(step), "loss": float(loss), "split": split, "t_s": time.perf_counter() - self._t0,
+               "x": x, "unit": unit}
         self.losses.append(rec)
         with open(self.out / self.LOSS_LOG, "a") as f:
             f.write(json.dumps(rec) + "\n")

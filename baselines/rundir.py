@@ -192,7 +192,7 @@ def plot_cdf(path: Path, errors: Mapping[str, np.ndarray], *, unit: str, title: 
 
 
 def plot_loss(path: Path, losses: Sequence[Mapping[str, Any]], *, title: str = "") -> Path:
-    """The training curve (loss per step, one line per split); a method without training gets a plot saying
+    """The training curve (loss per optimiser step or epoch, as logged, with its unit; one line per split); a method without training gets a plot saying
     so, so that every run directory has the same files."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -203,8 +203,10 @@ def plot_loss(path: Path, losses: Sequence[Mapping[str, Any]], *, title: str = "
         for split, pts in by.items():
             s, v = zip(*sorted(pts), strict=True)
             ax.plot(s, v, label=split, marker="." if len(s) < 50 else None)
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
+        xs = {str(r.get("x", "step")) for r in losses}
+        units = {str(r.get("unit", "")) for r in losses} - {""}
+        ax.set_xlabel({"step": "optimiser step", "epoch": "epoch"}.get(xs.pop(), "step") if len(xs) == 1 else "step")
+        ax.set_ylabel(f"loss ({', '.join(sorted(units))})" if units else "loss (dimensionless)")
         if all(v > 0 for pts in by.values() for _, v in pts):
             ax.set_yscale("log")
         ax.legend()

@@ -218,9 +218,9 @@ class _SetRegressor(Baseline):
         vd = self._prepare(val, fit=False) if val is not None and len(val) else None
 
         def on_epoch(ep, loss, opt, sched):
-            run.log_loss(ep + 1, loss * self.scale, split="train")  # metres (mean 3-D distance)
+            run.log_loss(ep + 1, loss * self.scale, split="train", x="epoch", unit="m")  # metres (mean 3-D distance)
             if vd is not None and (ep + 1) % max(1, cfg.epochs // 20) == 0:
-                run.log_loss(ep + 1, float(np.mean(self._errors(vd))), split="val")
+                run.log_loss(ep + 1, float(np.mean(self._errors(vd))), split="val", x="epoch", unit="m")
                 self.model.train()
             run.progress(ep + 1, cfg.epochs, loss=loss * self.scale)
             if run.checkpoint_due(ep + 1) or ep + 1 == cfg.epochs:
