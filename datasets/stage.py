@@ -2,12 +2,14 @@
 
 :func:`run_views` reads the trace plan the trace stage wrote (``render_plan.json``: task keys, receiver batches
 and their receivers) and the catalog's CIR entries, plans the view tasks (keyed by the view's config, its input
-shards and the seed), skips those already in the catalog (resume), runs the rest on Dask (:mod:`twin.cluster`)
+shards and the seed), skips those already in the catalog (resume), runs the rest on Dask (:mod:`twin.cluster`; each task's CIR rows, receivers and towers are read on the client
+and shipped with it, at most a few tasks per worker at a time, so workers need not see the build directory)
 and writes and registers every shard (``views/<name>/part-<task key>.parquet``) as it arrives.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from twin.config import BuildConfig, config_hash, from_mapping, to_dict
 from twin.errors import TwinInputError
 from twin.keys import task_digest, task_seed
 from twin.manifest import read_manifest, set_stage
+from twin.render.bundle import SceneBundle, local_scene, pack_scene
 from twin.schema import file_metadata
 
 PLAN_FILE = "render_plan.json"  # written by the trace stage (twin.render.stage.PLAN_FILE)
@@ -108,6 +111,8 @@ def run_views(root: str | Path, names: list[str], config: BuildConfig) -> dict[s
     configs: dict[str, Any] = {}
     jobs: list[cluster.Job] = []
     job_info: dict[str, tuple] = {}
+    tables = _BuildTables(root)
+    needs_scene = False
     for name in names:
         view = get_view(name)
         vcfg = from_mapping(view.config_cls, config.views.get(name, {}), where=f"[views.{name}]")
@@ -117,12 +122,14 @@ def run_views(root: str | Path, names: list[str], config: BuildConfig) -> dict[s
         done, _ = cat.checked_task_keys(name)  # a damaged view shard is built again
         todo = [vt for vt in vtasks if vt.key not in done]
         out[name] = {"tasks": len(vtasks), "skipped": len(vtasks) - len(todo), "rows": 0}
+        reads_cir = getattr(view, "reads_cir", True)
+        needs_scene = needs_scene or (bool(todo) and not reads_cir)
         for vt in todo:
-            # a view that traces the scene itself (reads_cir = False) gets no CIR shard to read
-            shard_paths = [str(resolve(root, path_by_key[k], suffix=".parquet").resolve()) for k in vt.cir_keys] if getattr(view, "reads_cir", True) else []
+            # a view that traces the scene itself (reads_cir = False) gets no CIR rows
+            shards = [resolve(root, path_by_key[k], suffix=".parquet") for k in vt.cir_keys] if reads_cir else []
             key = f"view-{vt.key}"
-            jobs.append(cluster.Job(key, view_job, (name, vcfg, shard_paths, str(root.resolve()), list(vt.rx_ids), scene_xml,
-                                                    task_seed(seed, vt.key), m), 1))
+            jobs.append(cluster.Job(key, view_job, weight=1, make_args=functools.partial(
+                tables.task_args, name, vcfg, shards, list(vt.rx_ids), scene_xml, task_seed(seed, vt.key), m)))
             job_info[key] = (vt, vhash, to_dict(vcfg))
     t0 = time.perf_counter()
 
@@ -137,33 +144,69 @@ def run_views(root: str | Path, names: list[str], config: BuildConfig) -> dict[s
         with cluster.dask_client(config.dask) as client, Progress(
             TextColumn("[bold]views[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("tasks"), TimeElapsedColumn()
         ) as prog:
+            if needs_scene:  # the scene travels with the tasks (once per worker), as for the trace stage
+                tables.bundle = client.scatter(pack_scene(scene_xml), broadcast=False, hash=False)
             bar = prog.add_task("views", total=len(jobs))
-            cluster.run_jobs(client, jobs, on_result, retries=config.dask.retries, on_progress=lambda j: prog.update(bar, advance=1))
+            in_flight = VIEW_TASKS_IN_FLIGHT_PER_WORKER * max(1, len(client.scheduler_info().get("workers", {})))
+            cluster.run_jobs(client, jobs, on_result, retries=config.dask.retries, max_in_flight=in_flight,
+                             on_progress=lambda j: prog.update(bar, advance=1))
     for name in names:
         set_stage(root, f"view:{name}", status="done", **out[name], views_run_seconds=round(time.perf_counter() - t0, 2),
                   config=to_dict(configs[name]))
     return out
 
 
-def view_job(name: str, vcfg: Any, shard_paths: list[str], root: str, rx_ids: list[int], scene_xml: str, seed: int,
-             manifest: dict) -> pa.Table:
-    """Runs on a Dask worker: read the CIR rows of a receiver batch and apply the view (``vcfg``: its config)."""
-    import pyarrow.compute as pc
+#: View tasks submitted per worker at a time: their inputs (one receiver batch of CIR rows each) are read on the
+#: client and shipped with the task, so only these many batches sit in the client's memory.
+VIEW_TASKS_IN_FLIGHT_PER_WORKER = 2
 
+
+class _BuildTables:
+    """The build's receivers and towers, read once on the client; each view task gets its rows shipped with it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.bundle: Any = None
+        self._rx: pa.Table | None = None
+        self._towers: pa.Table | None = None
+
+    def _tables(self) -> tuple[pa.Table, pa.Table]:
+        from twin.geo import without_geometry
+
+        if self._rx is None or self._towers is None:
+            self._rx = without_geometry(pq.read_table(self.root / "receivers.parquet"))
+            towers = pq.read_table(self.root / "towers.parquet")
+            self._towers = towers.select([c for c in towers.column_names if c != "geometry"])
+        return self._rx, self._towers
+
+    def task_args(self, name: str, vcfg: Any, shards: list[Path], rx_ids: list[int], scene_xml: str, seed: int,
+                  manifest: dict) -> tuple:
+        """``view_job``'s arguments for one task: its CIR rows, receivers and the towers (read here, on the client)."""
+        import pyarrow.compute as pc
+
+        rx, towers = self._tables()
+        cir = pa.concat_tables([pq.read_table(p) for p in shards]) if shards else pa.table({})
+        if rx_ids:
+            ids = pa.array(rx_ids, pa.int64())
+            rx = rx.filter(pc.is_in(rx.column("rx_id"), value_set=ids))
+            if cir.num_columns:
+                cir = cir.filter(pc.is_in(cir.column("rx_id"), value_set=ids))
+        return (name, vcfg, cir, rx, towers, scene_xml, self.bundle, seed, manifest)
+
+
+def view_job(name: str, vcfg: Any, cir: pa.Table, rx: pa.Table, towers: pa.Table, scene_xml: str,
+             bundle: SceneBundle | None, seed: int, manifest: dict) -> pa.Table:
+    """Runs on a Dask worker: apply the view (``vcfg``: its config) to one receiver batch's CIR rows.
+
+    Everything comes with the task (no path of the build is opened here); a view that traces the scene itself
+    loads the client's scene file when this machine sees it, else the shipped bundle."""
     from twin.datasets.registry import ViewInputs, get_view
-    from twin.geo import without_geometry
 
     view = get_view(name)
-    cir = pa.concat_tables([pq.read_table(p) for p in shard_paths]) if shard_paths else pa.table({})
-    rx = without_geometry(pq.read_table(Path(root) / "receivers.parquet"))
-    if rx_ids:
-        mask = pc.is_in(rx.column("rx_id"), value_set=pa.array(rx_ids, pa.int64()))
-        rx = rx.filter(mask)
-        if cir.num_columns:
-            cir = cir.filter(pc.is_in(cir.column("rx_id"), value_set=pa.array(rx_ids, pa.int64())))
-    towers = pq.read_table(Path(root) / "towers.parquet")
-    towers = towers.select([c for c in towers.column_names if c != "geometry"])
-    inputs = ViewInputs(cir=cir, towers=towers, receivers=rx, scene_path=scene_xml, seed=seed, manifest=manifest)
+    scene = scene_xml
+    if bundle is not None and not getattr(view, "reads_cir", True):
+        scene = local_scene(scene_xml, bundle.content_hash, bundle)
+    inputs = ViewInputs(cir=cir, towers=towers, receivers=rx, scene_path=scene, seed=seed, manifest=manifest)
     return view(inputs, vcfg)
 
 

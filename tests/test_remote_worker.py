@@ -2,7 +2,8 @@
 
 The worker runs in its own mount namespace with an empty tmpfs over the build's parent folder (``unshare
 --mount``, as root), so the client's scene and shard paths do not exist there: the scene must reach it as a
-bundle and the rows must come back to the client, which writes and registers the shards.
+bundle and the rows must come back to the client, which writes and registers the shards; view tasks get their
+CIR rows, receivers and towers with the task.
 """
 
 from __future__ import annotations
@@ -70,11 +71,15 @@ def test_build_on_a_worker_that_cannot_see_the_build_directory(tmp_path):
         cfg = tmp_path / "c.toml"
         cfg.write_text("[trace]\nsamples_per_src = 5000\nmax_depth = 1\ndiffraction = false\n")
         r = CliRunner().invoke(app, ["build", "--city", "paris", "--offline", "--towers", str(towers), "--receivers", "4", "--out", str(hidden),
-                                     "--config", str(cfg), "--scheduler-address", address])
+                                     "--config", str(cfg), "--scheduler-address", address,
+                                     "--views", "cir_taps,folded_lte"])
         assert r.exit_code == 0, r.output
         root = hidden / "paris"
         entries = Catalog(root).entries(view="cir")
         assert entries.num_rows > 0 and sum(entries.column("rows").to_pylist()) > 0
+        for view in ("cir_taps", "folded_lte"):  # view tasks get their CIR rows with the task, not a path
+            v = Catalog(root).entries(view=view)
+            assert v.num_rows > 0 and sum(v.column("rows").to_pylist()) > 0, view
         assert Catalog(root).verify().ok
     finally:
         for p in reversed(procs):

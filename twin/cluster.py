@@ -201,10 +201,14 @@ def _connect(address: str) -> Client:
 
 @dataclass(frozen=True)
 class Job:
+    """One Dask task: ``fn(*args)``, or ``fn(*make_args())`` where the arguments are made by the driver only when
+    the job is submitted (inputs read on the client and shipped, so workers need no shared file system)."""
+
     key: str  # stable Dask key
     fn: Callable[..., Any]
-    args: tuple
+    args: tuple = ()
     weight: int = 1  # for progress (e.g. links)
+    make_args: Callable[[], tuple] | None = None
 
 
 def run_jobs(
@@ -214,19 +218,31 @@ def run_jobs(
     *,
     retries: int = 3,
     on_progress: Callable[[Job], None] | None = None,
+    max_in_flight: int | None = None,
 ) -> None:
     """Submit ``jobs``, call ``on_result(job, result)`` in the driver as each finishes (any order).
 
-    A job whose worker dies is rescheduled by Dask (``distributed.scheduler.allowed-failures``); a job
-    that raises is retried ``retries`` times, then its exception propagates and the remaining futures are
-    cancelled. Results already handed to ``on_result`` stay written (resume picks up the rest).
+    At most ``max_in_flight`` jobs are submitted at a time (None: all at once), so jobs whose arguments are made
+    on submission (``Job.make_args``) hold only that many inputs in the driver's memory. A job whose worker dies
+    is rescheduled by Dask (``distributed.scheduler.allowed-failures``); a job that raises is retried
+    ``retries`` times, then its exception propagates and the remaining futures are cancelled. Results already
+    handed to ``on_result`` stay written (resume picks up the rest).
     """
     if not jobs:
         return
     by_key = {j.key: j for j in jobs}
-    futures = [client.submit(j.fn, *j.args, key=j.key, retries=retries, pure=False) for j in jobs]
+    pending = list(reversed(jobs))  # popped from the end: submission in the given order
+    limit = len(jobs) if not max_in_flight or max_in_flight <= 0 else int(max_in_flight)
+
+    def submit_one():
+        j = pending.pop()
+        args = j.make_args() if j.make_args is not None else j.args
+        return client.submit(j.fn, *args, key=j.key, retries=retries, pure=False)
+
+    futures = [submit_one() for _ in range(min(limit, len(pending)))]
+    queue = as_completed(futures)
     try:
-        for fut in as_completed(futures):
+        for fut in queue:
             job = by_key[fut.key]
             try:
                 result = fut.result()
@@ -235,8 +251,12 @@ def run_jobs(
             except Exception as e:  # a task's own failure, after its retries
                 log.debug("task %s failed", job.key, exc_info=True)
                 raise TaskFailed(f"task {job.key} failed after {retries} retries: {type(e).__name__}: {e}") from e
-            on_result(job, result)
             fut.release()
+            if pending:
+                nxt = submit_one()
+                futures.append(nxt)
+                queue.add(nxt)
+            on_result(job, result)
             if on_progress:
                 on_progress(job)
     except BaseException:
