@@ -47,14 +47,15 @@ class TwinWorkerPlugin(WorkerPlugin):
 
     name = "twin-setup"
 
-    def __init__(self, drjit_threads: int = 0, gpus: int = 0) -> None:
+    def __init__(self, drjit_threads: int = 0, gpus: int = 0, blas_threads: int = 1) -> None:
         self.drjit_threads = int(drjit_threads)
         self.gpus = int(gpus)
+        self.blas_threads = int(blas_threads)
 
     def setup(self, worker: Any) -> None:  # pragma: no cover - runs in the worker process
         if self.gpus > 0 and isinstance(worker.name, int) and "mitsuba" not in sys.modules:
             os.environ["CUDA_VISIBLE_DEVICES"] = str(worker.name % self.gpus)
-        setup_worker_process(self.drjit_threads)
+        setup_worker_process(self.drjit_threads, blas_threads=getattr(self, "blas_threads", 1))
 
 
 #: threadpoolctl's limiter of this process's BLAS/OpenMP pools (kept alive: dropping it does not restore them).
@@ -70,13 +71,15 @@ def limit_blas_threads(n: int = 1) -> None:
         _BLAS_LIMIT = threadpool_limits(limits=n)
 
 
-def setup_worker_process(drjit_threads: int = 0) -> str:
-    """Prepare this process for tracing; returns the Mitsuba variant in use."""
+def setup_worker_process(drjit_threads: int = 0, *, blas_threads: int = 1) -> str:
+    """Prepare this process for tracing; returns the Mitsuba variant in use. ``blas_threads`` > 0 limits the
+    BLAS/OpenMP pools (0: leave them at the libraries' default, one thread per core, which oversubscribes)."""
     from twin.llvm import setup_mitsuba
 
     if drjit_threads > 0:
         os.environ["TWIN_DRJIT_THREADS"] = str(drjit_threads)
-    limit_blas_threads(1)
+    if blas_threads > 0:
+        limit_blas_threads(blas_threads)
     variant = setup_mitsuba()
     n = int(os.environ.get("TWIN_DRJIT_THREADS", "0") or 0)
     if n > 0:
@@ -158,7 +161,7 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
         log.info("connecting to Dask scheduler at %s", address)
         client = _connect(address)
         log.info("Dask dashboard %s", client.dashboard_link)
-        client.register_plugin(TwinWorkerPlugin(cfg.drjit_threads))
+        client.register_plugin(TwinWorkerPlugin(cfg.drjit_threads, blas_threads=cfg.blas_threads))
         try:
             yield client
         finally:
@@ -176,7 +179,7 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
         )
     client = Client(cluster)
     log.info("Dask: %d local worker process(es), dashboard %s", layout.workers, client.dashboard_link)
-    client.register_plugin(TwinWorkerPlugin(threads, gpus=layout.gpus))
+    client.register_plugin(TwinWorkerPlugin(threads, gpus=layout.gpus, blas_threads=cfg.blas_threads))
     try:
         yield client
     finally:

@@ -306,6 +306,7 @@ class DaskConfig:
     workers: int = 0  # local worker processes; 0: one per core on a CPU machine, one on a GPU machine
     threads_per_worker: int = 1
     drjit_threads: int = 1  # Dr.Jit threads per worker; 0: cores / workers (faster, not reproducible)
+    blas_threads: int = 1  # BLAS/OpenMP threads per worker (threadpoolctl); 0: the libraries' own default (all cores)
     retries: int = 3  # task retries when a worker dies
     memory_limit: str = "auto"
 
@@ -313,6 +314,7 @@ class DaskConfig:
         positive("workers", self.workers, allow_zero=True)
         positive("retries", self.retries, allow_zero=True)
         positive("drjit_threads", self.drjit_threads, allow_zero=True)
+        positive("blas_threads", self.blas_threads, allow_zero=True)
         _check_memory_limit(self.memory_limit)
         if self.scheduler_address is not None and not _ADDRESS_RE.match(self.scheduler_address):
             raise ValueError(
