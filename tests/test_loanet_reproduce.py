@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from twin.baselines import rundir as rd
 from twin.cli import app
 
+pytestmark = pytest.mark.slow  # a tiny scenario build (trace + two views): ~25-80 s on 2 shared cores
 runner = CliRunner()
 
 TINY = """

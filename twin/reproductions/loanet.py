@@ -24,7 +24,7 @@ information D = Σ_angles P (eq. 30), which the unitary angle DFT makes independ
 built with a 1 x 1 array (D is then the 128-element D divided by 128 exactly, signal and noise alike; the view
 test checks it), 16 rows per UE at 5 KB each instead of 663 KB.
 
-Scales (:data:`SIZES`): "small" fits 2 CPU cores in about 10 minutes: a 2 m grid (441 points per floor, 1323
+Scales (:data:`SIZES`): "small" took 953 s on 2 shared CPU cores (load 5-7): a 2 m grid (441 points per floor, 1323
 training + validation UEs), 300 test UEs, 6 epochs, hidden 128, backbone width 16 with 4 stages, delay taps
 0..47 of the CP (1.56 µs, 470 m of path: the area's delays and its first-order façade echoes), Fusion-TDC on
 4000 of its 16 x 1190 training rows. "paper": the paper's sizes (1 m grid: 5043 training UEs, 2100 test UEs,
