@@ -53,15 +53,21 @@ class LoaNetConfig:
     smoothing: float = 0.1
     prior: str = "true"  # fusion_tdc: "true" position prior at test, or "none"
     max_train_rows: int | None = None
+    width: int = 32  # MaskDETR backbone: channels of the first conv stage (doubling per stage)
+    stages: int = 3  # MaskDETR backbone: conv stages (each halves both axes)
+    ff: int = 512  # transformer feed-forward width
+    keep_taps: int | None = None  # use delay taps 0..keep_taps-1 of the view's CP crop (None: all, the paper's)
 
     def __post_init__(self) -> None:
-        for n in ("epochs", "batch_size", "hidden", "heads", "dec_layers", "queries"):
+        for n in ("epochs", "batch_size", "hidden", "heads", "dec_layers", "queries", "width", "stages", "ff"):
             if getattr(self, n) < 1:
                 raise ValueError(f"{n} must be >= 1, got {getattr(self, n)}")
         if self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
         if self.prior not in ("true", "none"):
             raise ValueError(f"prior must be 'true' or 'none', got {self.prior!r}")
+        if self.keep_taps is not None and self.keep_taps < 1:
+            raise ValueError(f"keep_taps must be >= 1 or None, got {self.keep_taps}")
 
 
 def _arrays(reader, max_rows: int | None = None) -> dict:
@@ -96,14 +102,15 @@ class _LoaBase(Baseline):
         r, co, ll, v = shape
         if self.kind in ("de", "ec"):
             return lm.MaskDETRReg(self.kind, hidden=c.hidden, heads=c.heads, enc_layers=c.enc_layers,
-                                  dec_layers=c.dec_layers, queries=c.queries)
+                                  dec_layers=c.dec_layers, queries=c.queries, width=c.width, stages=c.stages,
+                                  ff=c.ff)
         if self.kind == "cnn2d":
             return lm.CNN2D()
         if self.kind == "cnn3d":
             return lm.CNN3D()
         if self.kind == "tdc":
             return lm.FusionTDC(v, 16, hidden=c.hidden, heads=max(c.heads, 8) if c.hidden % 8 == 0 else c.heads,
-                                enc_layers=c.enc_layers or 4, dec_layers=c.dec_layers, queries=c.queries)
+                                enc_layers=c.enc_layers or 4, dec_layers=c.dec_layers, queries=c.queries, ff=c.ff)
         raise ValueError(self.kind)
 
     def _inputs(self, tb: np.ndarray, db: bool):
@@ -111,6 +118,8 @@ class _LoaBase(Baseline):
 
         from twin.baselines.loanet_models import preprocess
 
+        if self.config.keep_taps is not None:
+            tb = tb[..., : self.config.keep_taps, :]
         a, m, d = preprocess(tb, db=db, eta=self.config.eta)
         if self.kind == "cnn3d":
             p = torch.as_tensor(tb).float()

@@ -143,9 +143,9 @@ def write_split(root: str | Path, cfg: SplitConfig, *, force: bool = False) -> d
     Skipped (returns the recorded entry with ``"skipped": True``) when a split table of the same settings and
     receivers is already registered, unless ``force``. Returns the manifest's ``split`` entry.
     """
-    from twin.catalog import Catalog, write_shard
-    from twin.manifest import read_manifest, write_manifest
-    from twin.schema import META_CONFIG_HASH, file_metadata
+    from twin.catalog import Catalog
+    from twin.manifest import read_manifest
+    from twin.schema import META_CONFIG_HASH
 
     root = Path(root)
     m = read_manifest(root)
@@ -161,15 +161,35 @@ def write_split(root: str | Path, cfg: SplitConfig, *, force: bool = False) -> d
         return {**m.get("split", {}), "skipped": True}
     site = serving_sites(root) if cfg.by == "cell" else None
     table = split_table(receivers, cfg, site)
-    meta = file_metadata(config_hash=h, scene_hash=m.get("scene", {}).get("hash", ""), view=SPLIT_VIEW, config=to_dict(cfg))
+    rec = {**dataclasses.asdict(cfg), "fractions": list(cfg.fractions), "names": list(cfg.names)}
+    return install_split_table(root, table, config_hash=h, settings=rec)
+
+
+def install_split_table(root: str | Path, table: pa.Table, *, config_hash: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Write a split table (:data:`SPLIT_SCHEMA`: rx_id, split, group) as the build's split, register it and record
+    it in ``twin.json`` with ``settings``; for splits no :class:`SplitConfig` describes (e.g. a reproduction's
+    grid-train / random-test protocol). Every receiver of the build must appear once. Returns the record."""
+    from twin.catalog import Catalog, write_shard
+    from twin.manifest import read_manifest, write_manifest
+    from twin.schema import file_metadata
+
+    root = Path(root)
+    m = read_manifest(root)
+    table = table.select(SPLIT_SCHEMA.names).cast(SPLIT_SCHEMA)
+    rx = pq.read_table(root / "receivers.parquet", columns=["rx_id"]).column("rx_id").to_numpy()
+    ids = table.column("rx_id").to_numpy()
+    if len(ids) != len(set(ids.tolist())) or set(ids.tolist()) != set(rx.tolist()):
+        raise ValueError("a split table must list every receiver of the build exactly once")
+    meta = file_metadata(config_hash=config_hash, scene_hash=m.get("scene", {}).get("hash", ""), view=SPLIT_VIEW,
+                         config=settings)
     entry = write_shard(root, SPLIT_PATH, table, view=SPLIT_VIEW, metadata=meta, dataset=m.get("name", ""),
                         city=m.get("name", ""), bbox=tuple(m["area"]["bbox_wgs84"]) if "area" in m else None)
-    cat.register([entry])
+    Catalog(root, must_exist=True).register([entry])
     counts = {n: int(c) for n, c in zip(*np.unique(table.column("split").to_numpy(zero_copy_only=False), return_counts=True),
                                          strict=True)}
     groups = {n: len(set(table.filter(pa.compute.equal(table["split"], n)).column("group").to_pylist())) for n in counts}
-    rec = {**dataclasses.asdict(cfg), "fractions": list(cfg.fractions), "names": list(cfg.names), "path": SPLIT_PATH,
-           "sha256": entry.sha256, "config_hash": h, "receivers": counts, "groups": groups}
+    rec = {**settings, "path": SPLIT_PATH, "sha256": entry.sha256, "config_hash": config_hash, "receivers": counts,
+           "groups": groups}
     m = read_manifest(root)
     m["split"] = rec
     write_manifest(root, m)

@@ -148,19 +148,31 @@ def expected_tb_power(
     expected power tensor is one real matrix product (R·C x P) @ (P x L·V) of the per-path transforms' powers.
     Same bins and order as :func:`triple_beam_from_paths`.
     """
+    ang, dl = expected_angle_delay_factors(gain, terms, keep_taps)
+    return expected_from_factors(ang, dl, terms.time, doppler_bins, terms.rows.shape[1], terms.cols.shape[1])
+
+
+def expected_angle_delay_factors(gain: np.ndarray, terms: PathTerms, keep_taps: int | None = None
+                                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The velocity-independent factors of :func:`expected_tb_power`: |g_p|² |A_p|² (P, R·C) and |D_p|² (P, L)."""
     g2 = np.abs(np.asarray(gain)) ** 2
     p = len(g2)
-    n_rows, n_cols = terms.rows.shape[1], terms.cols.shape[1]
     ar = np.abs(np.fft.fft(terms.rows, axis=1, norm="ortho")) ** 2
     ac = np.abs(np.fft.fft(terms.cols, axis=1, norm="ortho")) ** 2
     dl = np.abs(np.fft.ifft(terms.freq, axis=1, norm="ortho")) ** 2
     if keep_taps is not None:
         dl = dl[:, : int(keep_taps)]
-    dp = np.abs(np.fft.fft(terms.time, axis=1, norm="ortho")) ** 2
+    return (g2[:, None, None] * ar[:, :, None] * ac[:, None, :]).reshape(p, -1), dl
+
+
+def expected_from_factors(ang: np.ndarray, dl: np.ndarray, time_terms: np.ndarray, doppler_bins: np.ndarray | None,
+                          n_rows: int, n_cols: int) -> np.ndarray:
+    """:func:`expected_tb_power` from :func:`expected_angle_delay_factors` and the symbol factors (P, T) of one
+    velocity (the Doppler factor is the only one that changes with the motion)."""
+    dp = np.abs(np.fft.fft(time_terms, axis=1, norm="ortho")) ** 2
     if doppler_bins is not None:
         dp = dp[:, np.asarray(doppler_bins)]
-    ang = (g2[:, None, None] * ar[:, :, None] * ac[:, None, :]).reshape(p, -1)
-    dd = (dl[:, :, None] * dp[:, None, :]).reshape(p, -1)
+    dd = (dl[:, :, None] * dp[:, None, :]).reshape(len(dl), -1)
     return (ang.T @ dd).reshape(n_rows, n_cols, dl.shape[1], dp.shape[1])
 
 
@@ -477,12 +489,14 @@ class TBFingerprintView:
         t = np.arange(config.num_symbols)
         n_entries = config.num_rows * config.num_cols * config.num_subcarriers * config.num_symbols
         out = []
+        factors = (expected_angle_delay_factors(gain, base, keep_taps=config.cp_length)
+                   if config.power == "expected" else None)
         for vel in velocities:
             fd = (k_r @ vel) / lam
             terms = PathTerms(base.rows, base.cols, base.freq,
                               np.exp(2j * np.pi * config.symbol_duration_s * np.outer(fd, t)))
-            if config.power == "expected":
-                p = expected_tb_power(gain, terms, keep_taps=config.cp_length, doppler_bins=dbins)
+            if factors is not None:  # power == "expected": the angle and delay factors are shared by all motions
+                p = expected_from_factors(*factors, terms.time, dbins, config.num_rows, config.num_cols)
                 total = float(np.sum(np.abs(gain) ** 2)) * n_entries  # E||H||²: unit-modulus steering factors
                 crop = float(p.sum())
             else:

@@ -308,3 +308,25 @@ def test_blas_threads_setting_leaves_results_unchanged():
     np.testing.assert_allclose(pa_, pb, rtol=1e-5, atol=1e-7)
     with pytest.raises(TwinInputError, match="power"):
         from_mapping(TBFingerprintConfig, {"power": "mean"})
+
+
+def test_doppler_information_does_not_depend_on_the_array():
+    """Fusion-TDC's input D = Σ_angles P (LOA-Net eq. 30) of a 1 x 1 array equals the 8 x 16 array's D / 128
+    (the unitary angle DFT keeps each path's energy; the noise per SFT entry is the same): twin reproduce loanet
+    builds its Fusion-TDC variant that way."""
+    from twin.baselines.loanet_models import preprocess
+
+    view = get_view("tb_fingerprint")
+    inputs = _multipath_tables()
+    full = view(inputs, TBFingerprintConfig(orientations="all"))
+    one = view(inputs, TBFingerprintConfig(orientations="all", num_rows=1, num_cols=1))
+    pf = tensor_to_numpy(full.column("tb_power"), full.schema.field("tb_power")).astype(np.float64)
+    p1 = tensor_to_numpy(one.column("tb_power"), one.schema.field("tb_power")).astype(np.float64)
+    assert p1.shape[1:3] == (1, 1) and pf.shape[1:3] == (8, 16)
+    df = pf.sum(axis=(1, 2)) * 10 ** (full.column("tb_scale_db").to_numpy()[:, None, None] / 10)
+    d1 = p1.sum(axis=(1, 2)) * 10 ** (one.column("tb_scale_db").to_numpy()[:, None, None] / 10)
+    np.testing.assert_allclose(df, 128 * d1, rtol=1e-4)
+    _, _, dn_full = preprocess(pf)
+    _, _, dn_one = preprocess(p1)
+    np.testing.assert_allclose(dn_full.numpy(), dn_one.numpy(), rtol=1e-4, atol=1e-7)
+    assert full.column("direction_class").to_pylist() == one.column("direction_class").to_pylist()

@@ -9,6 +9,6 @@ Reproductions that build through the ``twin`` command itself (a subprocess) may 
 
 from __future__ import annotations
 
-from twin.reproductions import isla, twophase, vinloc  # noqa: F401  (register "isla", "twophase", "vinloc")
+from twin.reproductions import isla, loanet, twophase, vinloc  # noqa: F401  (register "isla", "loanet", "twophase", "vinloc")
 
-__all__ = ["isla", "twophase", "vinloc"]
+__all__ = ["isla", "loanet", "twophase", "vinloc"]
