@@ -25,10 +25,10 @@ from twin.baselines.reproduce import REPRODUCTIONS, Row
 from twin.baselines.runner import train
 
 SCALES = {
-    "small": {"receivers": 60, "epochs": 20, "channels": [8, 16, 16], "hidden": [64, 32], "samples_per_src": 10000,
-              "max_depth": 2},
-    "paper": {"receivers": 600, "epochs": 60, "channels": [32, 64, 128], "hidden": [256, 64], "samples_per_src": 100000,
-              "max_depth": 3},
+    "small": {"receivers": 200, "captures": 8, "epochs": 12, "ablation_epochs": 3, "patience": 3,
+              "channels": [8, 16, 16], "hidden": [64, 32], "samples_per_src": 10000, "max_depth": 2},
+    "paper": {"receivers": 600, "captures": 20, "epochs": 60, "ablation_epochs": 60, "patience": 10,
+              "channels": [32, 64, 128], "hidden": [256, 64], "samples_per_src": 100000, "max_depth": 3},
 }
 
 TRACE = """
@@ -44,9 +44,9 @@ WIDE_MARGIN = 45  # stored windows: 276 + 2·45 samples, so that a 286-sample cu
 CUT_MARGIN = 5  # DeepSync §6.1: 5 samples before and after the template (286-sample windows)
 
 
-def _view_toml(path: Path) -> Path:
+def _view_toml(path: Path, captures: int = 1) -> Path:
     path.write_text('[views.folded_lte]\nwindow_placement = "truth_jitter"\njitter_max_samples = 0\n'
-                    f"template_len = 276\nwindow_margin = {WIDE_MARGIN}\n")
+                    f"template_len = 276\nwindow_margin = {WIDE_MARGIN}\ncaptures = {captures}\n")
     return path
 
 
@@ -66,20 +66,21 @@ def reproduce_deepsync(scale: str, out: Path, *, device: str = "cpu") -> list[Ro
     cfg_dir = out / "config"
     cfg_dir.mkdir(parents=True, exist_ok=True)
     trace = cfg_dir / "build.toml"
-    trace.write_text(TRACE.format(**sz) + _view_toml(cfg_dir / "view.toml").read_text())
+    trace.write_text(TRACE.format(**sz) + _view_toml(cfg_dir / "view.toml", sz["captures"]).read_text())
     build_dir = out / "build" / "paris"
     if not (build_dir / "twin.json").exists():
         _twin("build", "--city", "paris", "--offline", "--out", str(out / "build"), "--receivers", str(sz["receivers"]),
               "--config", str(trace), "--views", "folded_lte")
     _twin("split", str(build_dir), "--by", "tile", "--fractions", "0.6,0.15,0.25")
     base = {"epochs": sz["epochs"], "channels": sz["channels"], "hidden": sz["hidden"], "heads": 4,
-            "crop_margin": CUT_MARGIN, "crop_bound": 10}
+            "crop_margin": CUT_MARGIN, "crop_bound": 10, "patience": sz["patience"]}
     if scale == "small":
-        base.update(lr=1e-3, batch_size=16)  # fewer steps at small scale: a larger step size (paper: 1e-4)
+        base.update(lr=1e-3, batch_size=32)  # fewer steps at small scale: a larger step size (paper: 1e-4)
 
     def run(name: str, method: str, **over):
         if method == "deepsync":
-            return train(method, build_dir, out / "runs" / name, overrides={**base, **over}, device=device,
+            return train(method, build_dir, out / "runs" / name,
+                         overrides={**base, "epochs": sz["ablation_epochs"], **over}, device=device,
                          checkpoint_every=0)
         return train(method, build_dir, out / "runs" / name, overrides=over, device=device, checkpoint_every=0)
 
