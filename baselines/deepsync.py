@@ -316,13 +316,18 @@ class DeepSync(Baseline):
         self.net.load_state_dict(d["net"])
 
 
-def tdoa_localize(pred, build, *, rx_height_m: float = 1.5, min_sites: int = 3):
+def tdoa_localize(pred, build, *, rx_height_m: float = 1.5, min_sites: int = 3, box_margin_m: float = 200.0):
     """Receiver positions from per-cell offset predictions (a predict() DataFrame with ``window_start``-style
     columns: rx_id, tx_id, coarse_index, pred_offset_samples) by TDoA, one fix per receiver and capture (the
-    view's ``capture`` column; one capture when absent); fixes with fewer than ``min_sites`` sites get NaN. Returns :func:`~twin.baselines.wknn.position_frame` (error: horizontal distance, m)."""
+    view's ``capture`` column; one capture when absent); fixes with fewer than ``min_sites`` sites get NaN. Range
+    differences that no point matches (errors of a few samples are ~0.5 km at 1.92 MS/s, as large as a city
+    block's site spacing) send the least-squares solution out along the hyperbolas' asymptotes, so each fix is
+    clipped to the sites' bounding box grown by ``box_margin_m`` (the served area; the same for every method). Returns :func:`~twin.baselines.wknn.position_frame` (error: horizontal distance, m)."""
     from twin.baselines.core import receiver_positions
 
     towers = tower_positions(build)
+    allpos = np.array(list(towers.values()))[:, :2]
+    lo, hi = allpos.min(axis=0) - box_margin_m, allpos.max(axis=0) + box_margin_m
     cap = pred["capture"].to_numpy(np.int64) if "capture" in pred else np.zeros(len(pred), np.int64)
     keys = np.unique(np.c_[pred["rx_id"].to_numpy(np.int64), cap], axis=0).reshape(-1, 2)
     rx_u = keys[:, 0]
@@ -336,7 +341,7 @@ def tdoa_localize(pred, build, *, rx_height_m: float = 1.5, min_sites: int = 3):
             continue
         a = np.array([arr[inv.ravel() == s].mean() for s in range(len(sites))])
         rng_m = (a - a[0]) * SPEED_OF_LIGHT / FS_HZ
-        out[j] = tdoa_gauss_newton(sites, rng_m[1:], dim=2, fixed=(rx_height_m,))
+        out[j] = np.clip(tdoa_gauss_newton(sites, rng_m[1:], dim=2, fixed=(rx_height_m,)), lo, hi)
     df = position_frame(rx_u, out, receiver_positions(build, rx_u))
     df.insert(1, "capture", keys[:, 1])
     return df
