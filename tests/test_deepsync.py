@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from twin.baselines.core import RunContext, seed_everything
+from twin.baselines.core import RunContext, resolve_device, seed_everything
 from twin.baselines.deepsync import DeepSync, DeepSyncConfig, _net
 from twin.datasets import folded_lte as fl
 from twin.datasets.registry import ViewInputs, get_view
@@ -114,3 +114,21 @@ def test_cuts_of_wide_windows_move_the_label_with_the_window():
     np.testing.assert_array_equal(a["window_start"], b["window_start"])
     with pytest.raises(ValueError, match="wider window_margin"):
         crop_windows(cols, 5, 40, np.random.default_rng(0))
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(rows, tmp_path):
+    """lr so large that the validation loss cannot keep falling: training stops `patience` epochs after the best
+    one, records a per-epoch history and keeps the best state."""
+    cfg = DeepSyncConfig(channels=(4, 4, 4), hidden=(8,), heads=2, batch_size=32, epochs=8, patience=1, lr=0.5, frames=2,
+                         dropout=0.0)
+    seed_everything(0)
+    m = DeepSync(cfg, device=resolve_device("cpu"), seed=0)  # one intra-op thread
+    m.fit(_Reader(rows), _Reader(rows), run=RunContext(tmp_path, checkpoint_every=0, show_progress=False))
+    h = m.history
+    assert 2 <= len(h) < 8 and all("val_loss" in e and "val_median" in e for e in h)
+    # stopped right after the first epoch that did not improve on the best before it
+    assert h[-1]["val_loss"] >= min(e["val_loss"] for e in h[:-1])
+    extra = m.extra_metrics(m.predict(_Reader(rows)))
+    assert extra["best_epoch"] == min(h, key=lambda e: e["val_loss"])["epoch"]
+    with pytest.raises(ValueError, match="patience"):
+        DeepSyncConfig(patience=-1)
