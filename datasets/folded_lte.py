@@ -108,7 +108,7 @@ class FoldedLteConfig:
     cfo_ppm: float = 0.05
     # captures per receiver: independent realisations of the same traced channels (data symbols, oscillator
     # phases, thermal/detector noise, the receiver's sampling phase and the truth_jitter error drawn afresh),
-    # one row per (capture, detected cell), column ``capture``; capture 0 is what captures = 1 gives
+    # one row per (capture, detected cell), column ``capture``; capture 0 uses the random streams of captures = 1
     captures: int = 1
     # PCI detection (DeepSync §5: the PCI is extracted by matched filtering the aggregated frames): per row
     # ``detection_db`` = peak / median of the squared correlation of the frame sum with the cell's template over
