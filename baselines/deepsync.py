@@ -20,6 +20,7 @@ frame-synchronous, so arrival differences times c / 1.92 MHz are range differenc
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -29,9 +30,11 @@ import numpy as np
 from twin.baselines import BASELINES
 from twin.baselines.core import Baseline, read_columns, tower_positions
 from twin.baselines.localize import tdoa_gauss_newton
-from twin.baselines.matched_filter import crop_windows, offset_frame, test_crops
+from twin.baselines.matched_filter import crop_windows, offset_breakdown, offset_frame, test_crops
 from twin.baselines.wknn import position_frame
 from twin.constants import SPEED_OF_LIGHT
+
+log = logging.getLogger("twin.baselines")
 
 FS_HZ = 1.92e6
 
@@ -65,6 +68,9 @@ class DeepSyncConfig:
     batch_size: int = 32
     epochs: int = 30
     max_steps: int = 0  # > 0: stop after this many optimiser steps
+    # early stopping: > 0 stops after this many epochs without a lower validation loss (the best state is kept
+    # either way); 0 trains every epoch
+    patience: int = 0
     row_scale: bool = True
     rx_height_m: float = 1.5  # receivers' height for TDoA (street level)
     # > 0: the view stores wide windows (truth_jitter, error 0, margin >= crop_margin + crop_bound); every epoch
@@ -82,6 +88,8 @@ class DeepSyncConfig:
             raise ValueError("channels and kernels must have the same, non-zero length")
         if self.channels[-1] % self.heads:
             raise ValueError(f"the last channel count {self.channels[-1]} must be divisible by heads={self.heads}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be >= 0, got {self.patience}")
         for n in ("lr", "huber_delta", "batch_size", "epochs"):
             if getattr(self, n) <= 0:
                 raise ValueError(f"{n} must be > 0, got {getattr(self, n)}")
@@ -213,12 +221,14 @@ class DeepSync(Baseline):
         n = len(Y)
         per_epoch = max(1, math.ceil(n / cfg.batch_size))
         total = cfg.max_steps or cfg.epochs * per_epoch
-        step, best, best_state = 0, math.inf, None
+        step, best, best_state, since = 0, math.inf, None, 0
         ck = run.load_checkpoint()
         if ck is not None:
             self.net.load_state_dict(ck["net"])
             opt.load_state_dict(ck["opt"])
             step, best, best_state = ck["step"], ck["best"], ck["best_state"]
+            since = ck.get("since", 0)
+        self.history: list[dict] = []
         gen = torch.Generator().manual_seed(self.seed)
         for _ in range(step):  # the same batch order as an uninterrupted run
             if _ % per_epoch == 0:
@@ -239,26 +249,32 @@ class DeepSync(Baseline):
             opt.step()
             step += 1
             run.log_loss(step, float(loss.detach()))
+            stop = False
             if step % per_epoch == 0 or step == total:
                 vl = float(loss.detach())
+                ep = {"step": step, "epoch": step / per_epoch, "train_loss": vl}
                 if vX is not None:
-                    vl = self._loss(vX, vP, vY, loss_fn)
+                    vpred = self._forward(vX, vP)
+                    vl = float(loss_fn(torch.as_tensor(vpred), vY))
+                    ep.update(val_loss=vl, val_median=float(np.median(np.abs(vpred - vY.numpy()))))
                     run.log_loss(step, vl, split="val")
+                self.history.append(ep)
+                log.info("deepsync epoch %.0f: %s", ep["epoch"], ep)
                 if vl < best:
-                    best = vl
+                    best, since = vl, 0
                     best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+                else:
+                    since += 1
+                    stop = cfg.patience > 0 and since >= cfg.patience
             run.progress(step, total, loss=float(loss.detach()))
             if run.checkpoint_due(step):
                 run.save_checkpoint({"net": self.net.state_dict(), "opt": opt.state_dict(), "step": step,
-                                     "best": best, "best_state": best_state})
+                                     "best": best, "best_state": best_state, "since": since})
+            if stop:
+                log.info("deepsync: early stop at step %d (%d epochs without a lower validation loss)", step, since)
+                break
         if best_state is not None:
             self.net.load_state_dict(best_state)
-
-    def _loss(self, X, P, Y, loss_fn) -> float:
-        import torch
-
-        pred = self._forward(X, P)
-        return float(loss_fn(torch.as_tensor(pred - 0.0), Y))
 
     def _forward(self, X, P) -> np.ndarray:
         import torch
@@ -280,6 +296,15 @@ class DeepSync(Baseline):
         pred = self._forward(X, P).astype(np.float64) + self.stats["mu_y"]
         return offset_frame(test, pred, cols)
 
+    def extra_metrics(self, df) -> dict:
+        out = offset_breakdown(df, self.config.crop_margin)
+        hist = getattr(self, "history", None)
+        if hist:
+            out["history"] = hist
+            if any("val_loss" in h for h in hist):
+                out["best_epoch"] = min(hist, key=lambda h: h.get("val_loss", math.inf))["epoch"]
+        return out
+
     def state_dict(self) -> dict:
         return {"net": self.net.state_dict() if self.net is not None else {}, "stats": self.stats,
                 "shape": list(self.shape)}
@@ -291,17 +316,24 @@ class DeepSync(Baseline):
         self.net.load_state_dict(d["net"])
 
 
-def tdoa_localize(pred, build, *, rx_height_m: float = 1.5, min_sites: int = 3):
+def tdoa_localize(pred, build, *, rx_height_m: float = 1.5, min_sites: int = 3, box_margin_m: float = 200.0):
     """Receiver positions from per-cell offset predictions (a predict() DataFrame with ``window_start``-style
-    columns: rx_id, tx_id, coarse_index, pred_offset_samples) by TDoA; receivers with fewer than ``min_sites``
-    sites get NaN. Returns :func:`~twin.baselines.wknn.position_frame` (error: horizontal distance, m)."""
+    columns: rx_id, tx_id, coarse_index, pred_offset_samples) by TDoA, one fix per receiver and capture (the
+    view's ``capture`` column; one capture when absent); fixes with fewer than ``min_sites`` sites get NaN. Range
+    differences that no point matches (errors of a few samples are ~0.5 km at 1.92 MS/s, as large as a city
+    block's site spacing) send the least-squares solution out along the hyperbolas' asymptotes, so each fix is
+    clipped to the sites' bounding box grown by ``box_margin_m`` (the served area; the same for every method). Returns :func:`~twin.baselines.wknn.position_frame` (error: horizontal distance, m)."""
     from twin.baselines.core import receiver_positions
 
     towers = tower_positions(build)
-    rx_u = np.unique(pred["rx_id"].to_numpy())
+    allpos = np.array(list(towers.values()))[:, :2]
+    lo, hi = allpos.min(axis=0) - box_margin_m, allpos.max(axis=0) + box_margin_m
+    cap = pred["capture"].to_numpy(np.int64) if "capture" in pred else np.zeros(len(pred), np.int64)
+    keys = np.unique(np.c_[pred["rx_id"].to_numpy(np.int64), cap], axis=0).reshape(-1, 2)
+    rx_u = keys[:, 0]
     out = np.full((len(rx_u), 2), np.nan)
-    for j, r in enumerate(rx_u):
-        d = pred[pred["rx_id"] == r]
+    for j, (r, k) in enumerate(keys):
+        d = pred[(pred["rx_id"].to_numpy() == r) & (cap == k)]
         arr = (d["window_start"].to_numpy(float) + d["pred_offset_samples"].to_numpy(float))
         pos = np.array([towers[str(t)] for t in d["tx_id"]])
         sites, inv = np.unique(np.round(pos, 1), axis=0, return_inverse=True)
@@ -309,8 +341,10 @@ def tdoa_localize(pred, build, *, rx_height_m: float = 1.5, min_sites: int = 3):
             continue
         a = np.array([arr[inv.ravel() == s].mean() for s in range(len(sites))])
         rng_m = (a - a[0]) * SPEED_OF_LIGHT / FS_HZ
-        out[j] = tdoa_gauss_newton(sites, rng_m[1:], dim=2, fixed=(rx_height_m,))
-    return position_frame(rx_u, out, receiver_positions(build, rx_u))
+        out[j] = np.clip(tdoa_gauss_newton(sites, rng_m[1:], dim=2, fixed=(rx_height_m,)), lo, hi)
+    df = position_frame(rx_u, out, receiver_positions(build, rx_u))
+    df.insert(1, "capture", keys[:, 1])
+    return df
 
 
 __all__ = ["DeepSync", "DeepSyncConfig", "tdoa_localize"]

@@ -80,15 +80,17 @@ def crop_windows(cols: dict, crop_margin: int, bound: int, rng: np.random.Genera
 
 
 def test_crops(cols: dict, crop_margin: int, bound: int, seed: int = 12) -> dict:
-    """:func:`crop_windows` with errors fixed per row (seeded by the row's link_id): every method sees the
-    same test windows."""
+    """:func:`crop_windows` with errors fixed per row (seeded by the row's link_id and capture): every method
+    sees the same test windows."""
     if crop_margin <= 0:
         return cols
     link = np.asarray(cols["link_id"], dtype=np.uint64)
+    cap = np.asarray(cols.get("capture", np.zeros(len(link))), dtype=np.int64)
     parts = []
     for i in range(len(link)):
         one = {k: (v[i : i + 1] if isinstance(v, np.ndarray | list) else v) for k, v in cols.items()}
-        parts.append(crop_windows(one, crop_margin, bound, np.random.default_rng([seed, int(link[i])])))
+        key = [seed, int(link[i])] if cap[i] == 0 else [seed, int(link[i]), int(cap[i])]
+        parts.append(crop_windows(one, crop_margin, bound, np.random.default_rng(key)))
     if not parts:
         return cols
     out = dict(cols)
@@ -128,11 +130,24 @@ def offset_frame(test, preds: np.ndarray, cols: dict) -> object:
         "true_offset_samples": truth,
     })
     df["error"] = np.abs(df["pred_offset_samples"] - truth)
-    for extra in ("window_start", "sync_snr_db", "coarse_error_samples", "truth_in_window", "num_cochannel",
+    for extra in ("capture", "detection_db", "window_start", "sync_snr_db", "coarse_error_samples", "truth_in_window", "num_cochannel",
                   "rx_power_dbm", "los"):
         if extra in cols:
             df[extra] = np.asarray(cols[extra])
     return df
+
+
+def offset_breakdown(df, crop_margin: int) -> dict:
+    """Median |error| (samples) of an offset prediction frame on the rows whose coarse error keeps the template
+    inside the cut window (|coarse_error| <= crop_margin: every lag the matched filter searches holds it) and
+    on the rest, with their counts."""
+    if "coarse_error_samples" not in df or not len(df) or crop_margin <= 0:
+        return {}
+    inside = np.abs(df["coarse_error_samples"].to_numpy()) <= crop_margin
+    e = df["error"].to_numpy()
+    return {"median_template_inside": float(np.median(e[inside])) if inside.any() else None,
+            "n_template_inside": int(inside.sum()),
+            "median_template_outside": float(np.median(e[~inside])) if (~inside).any() else None}
 
 
 @BASELINES.register("matched_filter")
@@ -153,6 +168,10 @@ class MatchedFilter(Baseline):
         r = correlate_windows(cols["windows"], cols["template"], n)
         return offset_frame(test, parabolic_peak(r), cols)
 
+    def extra_metrics(self, df) -> dict:
+        return offset_breakdown(df, self.config.crop_margin)
 
-__all__ = ["MatchedFilter", "MatchedFilterConfig", "correlate_windows", "crop_windows", "offset_frame", "parabolic_peak",
+
+__all__ = ["MatchedFilter", "MatchedFilterConfig", "correlate_windows", "crop_windows", "offset_breakdown",
+           "offset_frame", "parabolic_peak",
            "test_crops"]

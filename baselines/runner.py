@@ -218,8 +218,10 @@ def load_run(run: str | Path, *, device: str = "cpu"):
 
 def evaluate(run: str | Path, data: str | Path, *, split: str | None = "test", device: str = "cpu",
              out: str | Path | None = None) -> RunResult:
-    """Predict with a trained run on the build ``data`` (its ``split``; None or "all": every row). The build
-    must have the run's view variant; the metrics go to ``out`` (default ``RUN/eval-<build name>``)."""
+    """Predict with a trained run on the build ``data`` (its ``split``; "all": every row; None: "test" when the
+    build has a split table, every row of a build without one — a second build of other receivers is held out
+    as a whole). The build must have the run's view variant; the metrics go to ``out`` (default
+    ``RUN/eval-<build name>``)."""
     import twin
 
     run = Path(run)
@@ -228,7 +230,13 @@ def evaluate(run: str | Path, data: str | Path, *, split: str | None = "test", d
     v = str(doc.get("variant", "")) or None
     v = check_view(build, model, v)
     view = model.view
-    if split in (None, "", "all"):
+    if split is None:
+        try:
+            build.split_table()
+            split = "test"
+        except TwinInputError:
+            split = "all"
+    if split in ("", "all"):
         test = build.cir() if view == "cir" else build.view(view, v or None)
         split = "all"
     else:

@@ -106,6 +106,14 @@ class FoldedLteConfig:
     # carrier-frequency offset per cell, uniform in ±cfo_ppm·f (TS 36.104 §6.5.1: ±0.05 ppm wide-area BS),
     # fixed per cell (same at every receiver): co-channel cross terms rotate from frame to frame
     cfo_ppm: float = 0.05
+    # captures per receiver: independent realisations of the same traced channels (data symbols, oscillator
+    # phases, thermal/detector noise, the receiver's sampling phase and the truth_jitter error drawn afresh),
+    # one row per (capture, detected cell), column ``capture``; capture 0 uses the random streams of captures = 1
+    captures: int = 1
+    # PCI detection (DeepSync §5: the PCI is extracted by matched filtering the aggregated frames): per row
+    # ``detection_db`` = peak / median of the squared correlation of the frame sum with the cell's template over
+    # every position of the segment (no truth used); with a threshold, rows below it are dropped (not detected)
+    detection_min_db: float | None = None
 
     def __post_init__(self) -> None:
         if self.num_frames <= 0:
@@ -131,6 +139,8 @@ class FoldedLteConfig:
             raise ValueError(f"template_len must be in {TEMPLATE_LEN}..{TEMPLATE_LEN + 20}, got {self.template_len}")
         if not 0 <= self.cfo_ppm <= 10:
             raise ValueError(f"cfo_ppm must be in [0, 10], got {self.cfo_ppm}")
+        if not 1 <= self.captures <= 1000:
+            raise ValueError(f"captures must be in 1..1000, got {self.captures}")
 
     @property
     def window_len(self) -> int:
@@ -623,6 +633,14 @@ def matched_filter(frame_sum: np.ndarray, template: np.ndarray, margin: int) -> 
     return lo + int(np.argmax(r)), r
 
 
+def detection_db(r: np.ndarray) -> float:
+    """PCI detection statistic (dB) of a matched-filter output ``r`` over a segment's positions: the squared peak
+    over the median squared value (a CFAR ratio; for white Gaussian noise over ~700 positions it is ~14.6 dB)."""
+    r2 = np.asarray(r, dtype=np.float64) ** 2
+    med = float(np.median(r2)) if r2.size else 0.0
+    return float(10 * np.log10(r2.max() / med)) if med > 0 else float("nan")
+
+
 def _snr_db(y: np.ndarray, sync: np.ndarray, starts: np.ndarray) -> float:
     """Folded sync SNR over the template span of each frame: AC power of the cell's own detected sync
     component over the AC power of everything else in the same samples."""
@@ -719,7 +737,7 @@ class FoldedLteView:
             "link_id", "rx_id", "tx_id", "pci", "frequency_hz", "bandwidth_hz", "windows", "template",
             "coarse_index", "window_start", "true_start_samples", "true_offset_samples", "true_offset_per_frame",
             "coarse_error_samples", "truth_in_window", "first_path_delay_s", "los_delay_s", "los", "sync_snr_db",
-            "rx_power_dbm", "num_cochannel", "sampling_phase_samples")}
+            "rx_power_dbm", "num_cochannel", "sampling_phase_samples", "capture", "detection_db")}
         templates: dict[tuple, np.ndarray] = {}
         T = cfg.template_len
         for rx in np.unique(rx_ids):
@@ -728,64 +746,9 @@ class FoldedLteView:
                 sel = [i for i in sel if str(radio[i]).upper() == "LTE"]
             if not sel:
                 continue
-            cells = []
-            for i in sel:
-                rng = link_rng(inputs.seed, int(link_ids[i]), 1)
-                f_hz = float(attrs["frequency_hz"][i])
-                cells.append(_Cell(f_hz, nums[i], cell_pci(attrs["pci"][i], tx_ids[i]),
-                                   float(dbm_to_w(attrs["tx_power_dbm"][i])), paths["tau_s"][i], paths["a"][i], rng,
-                                   cell_cfo_hz(tx_ids[i], f_hz, cfg.cfo_ppm)))
-            rrng = np.random.default_rng([int(inputs.seed) & 0xFFFFFFFFFFFFFFFF, int(rx) & 0xFFFFFFFFFFFFFFFF, 2])
-            u = float(rrng.random())  # the receiver's sampling phase, 1.92-MS/s samples
-            phase = u + np.arange(N) * lte.SAMPLES_PER_FRAME_1M92 * cfg.clock_drift_ppm * 1e-6
-            jrng = np.random.default_rng([int(inputs.seed) & 0xFFFFFFFFFFFFFFFF, int(rx) & 0xFFFFFFFFFFFFFFFF, 3])
-            res = simulate_receiver(cells, cfg, N, phase, rrng if cfg.add_noise else None)
-            y, K = res["y"], res["K"]
-            fsum = y.sum(axis=0)
-            for j, i in enumerate(sel):
-                pci = int(attrs["pci"][i])
-                if not 0 <= pci <= 503:
-                    continue  # transmits (with its fixed stand-in PCI) but has no label: no row
-                c = cells[j]
-                p_rx = c.p_w * float(np.sum(np.abs(c.a) ** 2))  # received power, W (sets the c3/c4 terms)
-                p_rx_dbm = 10 * np.log10(max(p_rx, 1e-300)) + 30
-                if cfg.sensitivity_dbm is not None and p_rx_dbm < cfg.sensitivity_dbm:
-                    continue  # below the receiver's sensitivity: adds to the signal, not detected
-                key = (pci, c.num.bandwidth_hz, K, round(10 * np.log10(max(p_rx, 1e-300))) if cfg.order > 1 else 0)
-                if key not in templates:
-                    templates[key] = _template(c.num, pci, K, cfg, p_rx if cfg.order > 1 else 1e-3)
-                tmpl = templates[key]
-                true_start = SSS_START + first[i] * FS_OUT_HZ - SEG_START  # segment coords, before phase
-                n_true = int(np.rint(true_start - phase[0]))  # the true template start, whole samples
-                if cfg.window_placement == "coarse":
-                    n_star, _ = matched_filter(fsum, tmpl, cfg.window_margin)
-                else:
-                    J = cfg.jitter_max_samples
-                    n_star = n_true + int(jrng.integers(-J, J + 1))
-                lo = (275 - SEG_START) + cfg.window_margin
-                n_star = int(np.clip(n_star, lo, SEG_LEN - T - cfg.window_margin))
-                w0 = n_star - cfg.window_margin
-                offs = true_start - w0 - phase
-                starts = np.rint(true_start - phase).astype(int)
-                rows["windows"].append(y[:, w0 : w0 + W])
-                rows["template"].append(tmpl / max(float(np.mean(tmpl)), 1e-300))
-                rows["coarse_index"].append(SEG_START + n_star)
-                rows["window_start"].append(SEG_START + w0)
-                rows["true_start_samples"].append(float(SEG_START + true_start - phase[0]))
-                rows["true_offset_samples"].append(float(offs[0]))
-                rows["true_offset_per_frame"].append(offs)
-                rows["coarse_error_samples"].append(n_star - n_true)
-                rows["truth_in_window"].append(bool(0.0 <= offs[0] <= W - T))
-                rows["sync_snr_db"].append(_snr_db(y, res["sync"][j], starts))
-                rows["rx_power_dbm"].append(float(p_rx_dbm))
-                f = attrs["frequency_hz"]
-                rows["num_cochannel"].append(int(sum(1 for k in sel if k != i and abs(f[k] - f[i]) < 1e3)))
-                rows["sampling_phase_samples"].append(u)
-                for k, v in (("link_id", int(link_ids[i])), ("rx_id", int(rx)), ("tx_id", tx_ids[i]), ("pci", pci),
-                             ("frequency_hz", float(f[i])), ("bandwidth_hz", c.num.bandwidth_hz),
-                             ("first_path_delay_s", float(first[i])), ("los_delay_s", float(los_delay[i])),
-                             ("los", bool(los[i]))):
-                    rows[k].append(v)
+            for cap in range(cfg.captures):
+                self._capture(cfg, cap, rx, sel, rows, templates, inputs.seed, attrs, nums, tx_ids, link_ids, paths,
+                              first, los_delay, los)
         n_rows = len(rows["link_id"])
         f_win = tensor_field("windows", (N, W), ("frame", "sample"), units="W (detector output, ADC-quantised)",
                              extra={"sample_rate_hz": FS_OUT_HZ, "margin": cfg.window_margin})
@@ -815,8 +778,82 @@ class FoldedLteView:
             col("first_path_delay_s", pa.float64(), "s"), col("los_delay_s", pa.float64(), "s"), col("los", pa.bool_()),
             col("sync_snr_db", pa.float32(), "dB"), col("rx_power_dbm", pa.float64(), "dBm"),
             col("num_cochannel", pa.int32()), col("sampling_phase_samples", pa.float64(), "samples at 1.92 MS/s"),
+            col("capture", pa.int32()),
+            col("detection_db", pa.float32(), "dB: peak / median of the squared segment correlation"),
         ]
         return view_table(cols, cfg, self.name)
+
+
+    def _capture(self, cfg: FoldedLteConfig, cap: int, rx, sel: list[int], rows: dict, templates: dict, seed,
+                 attrs: dict, nums: list, tx_ids: list[str], link_ids: np.ndarray, paths: dict, first: np.ndarray,
+                 los_delay: np.ndarray, los: np.ndarray) -> None:
+        """One capture of receiver ``rx`` (cells ``sel``): simulate it and append a row per detected cell."""
+        N, W, T = cfg.num_frames, cfg.window_len, cfg.template_len
+        s0, r0 = int(seed) & 0xFFFFFFFFFFFFFFFF, int(rx) & 0xFFFFFFFFFFFFFFFF
+        cells = []
+        for i in sel:
+            rng = link_rng(seed, int(link_ids[i]), 1 if cap == 0 else 1000 + cap)
+            f_hz = float(attrs["frequency_hz"][i])
+            cells.append(_Cell(f_hz, nums[i], cell_pci(attrs["pci"][i], tx_ids[i]),
+                               float(dbm_to_w(attrs["tx_power_dbm"][i])), paths["tau_s"][i], paths["a"][i], rng,
+                               cell_cfo_hz(tx_ids[i], f_hz, cfg.cfo_ppm)))
+        rrng = np.random.default_rng([s0, r0, 2] if cap == 0 else [s0, r0, 2, cap])
+        u = float(rrng.random())  # the receiver's sampling phase, 1.92-MS/s samples
+        phase = u + np.arange(N) * lte.SAMPLES_PER_FRAME_1M92 * cfg.clock_drift_ppm * 1e-6
+        jrng = np.random.default_rng([s0, r0, 3] if cap == 0 else [s0, r0, 3, cap])
+        res = simulate_receiver(cells, cfg, N, phase, rrng if cfg.add_noise else None)
+        y, K = res["y"], res["K"]
+        fsum = y.sum(axis=0)
+        for j, i in enumerate(sel):
+            pci = int(attrs["pci"][i])
+            if not 0 <= pci <= 503:
+                continue  # transmits (with its fixed stand-in PCI) but has no label: no row
+            c = cells[j]
+            p_rx = c.p_w * float(np.sum(np.abs(c.a) ** 2))  # received power, W (sets the c3/c4 terms)
+            p_rx_dbm = 10 * np.log10(max(p_rx, 1e-300)) + 30
+            if cfg.sensitivity_dbm is not None and p_rx_dbm < cfg.sensitivity_dbm:
+                continue  # below the receiver's sensitivity: adds to the signal, not detected
+            key = (pci, c.num.bandwidth_hz, K, round(10 * np.log10(max(p_rx, 1e-300))) if cfg.order > 1 else 0)
+            if key not in templates:
+                templates[key] = _template(c.num, pci, K, cfg, p_rx if cfg.order > 1 else 1e-3)
+            tmpl = templates[key]
+            n_mf, r_mf = matched_filter(fsum, tmpl, cfg.window_margin)
+            det_db = detection_db(r_mf)
+            if cfg.detection_min_db is not None and not det_db >= cfg.detection_min_db:
+                continue  # the PCI is not detected in this capture: no row
+            true_start = SSS_START + first[i] * FS_OUT_HZ - SEG_START  # segment coords, before phase
+            n_true = int(np.rint(true_start - phase[0]))  # the true template start, whole samples
+            if cfg.window_placement == "coarse":
+                n_star = n_mf
+            else:
+                J = cfg.jitter_max_samples
+                n_star = n_true + int(jrng.integers(-J, J + 1))
+            lo = (275 - SEG_START) + cfg.window_margin
+            n_star = int(np.clip(n_star, lo, SEG_LEN - T - cfg.window_margin))
+            w0 = n_star - cfg.window_margin
+            offs = true_start - w0 - phase
+            starts = np.rint(true_start - phase).astype(int)
+            rows["windows"].append(y[:, w0 : w0 + W])
+            rows["template"].append(tmpl / max(float(np.mean(tmpl)), 1e-300))
+            rows["coarse_index"].append(SEG_START + n_star)
+            rows["window_start"].append(SEG_START + w0)
+            rows["true_start_samples"].append(float(SEG_START + true_start - phase[0]))
+            rows["true_offset_samples"].append(float(offs[0]))
+            rows["true_offset_per_frame"].append(offs)
+            rows["coarse_error_samples"].append(n_star - n_true)
+            rows["truth_in_window"].append(bool(0.0 <= offs[0] <= W - T))
+            rows["sync_snr_db"].append(_snr_db(y, res["sync"][j], starts))
+            rows["rx_power_dbm"].append(float(p_rx_dbm))
+            f = attrs["frequency_hz"]
+            rows["num_cochannel"].append(int(sum(1 for k in sel if k != i and abs(f[k] - f[i]) < 1e3)))
+            rows["sampling_phase_samples"].append(u)
+            rows["capture"].append(cap)
+            rows["detection_db"].append(det_db)
+            for k, v in (("link_id", int(link_ids[i])), ("rx_id", int(rx)), ("tx_id", tx_ids[i]), ("pci", pci),
+                         ("frequency_hz", float(f[i])), ("bandwidth_hz", c.num.bandwidth_hz),
+                         ("first_path_delay_s", float(first[i])), ("los_delay_s", float(los_delay[i])),
+                         ("los", bool(los[i]))):
+                rows[k].append(v)
 
 
 VIEW = register_view(FoldedLteView())

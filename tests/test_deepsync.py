@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from twin.baselines.core import RunContext, seed_everything
+from twin.baselines.core import RunContext, resolve_device, seed_everything
 from twin.baselines.deepsync import DeepSync, DeepSyncConfig, _net
 from twin.datasets import folded_lte as fl
 from twin.datasets.registry import ViewInputs, get_view
@@ -114,3 +114,52 @@ def test_cuts_of_wide_windows_move_the_label_with_the_window():
     np.testing.assert_array_equal(a["window_start"], b["window_start"])
     with pytest.raises(ValueError, match="wider window_margin"):
         crop_windows(cols, 5, 40, np.random.default_rng(0))
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(rows, tmp_path):
+    """lr so large that the validation loss cannot keep falling: training stops `patience` epochs after the best
+    one, records a per-epoch history and keeps the best state."""
+    cfg = DeepSyncConfig(channels=(4, 4, 4), hidden=(8,), heads=2, batch_size=32, epochs=8, patience=1, lr=0.5, frames=2,
+                         dropout=0.0)
+    seed_everything(0)
+    m = DeepSync(cfg, device=resolve_device("cpu"), seed=0)  # one intra-op thread
+    m.fit(_Reader(rows), _Reader(rows), run=RunContext(tmp_path, checkpoint_every=0, show_progress=False))
+    h = m.history
+    assert 2 <= len(h) < 8 and all("val_loss" in e and "val_median" in e for e in h)
+    # stopped right after the first epoch that did not improve on the best before it
+    assert h[-1]["val_loss"] >= min(e["val_loss"] for e in h[:-1])
+    extra = m.extra_metrics(m.predict(_Reader(rows)))
+    assert extra["best_epoch"] == min(h, key=lambda e: e["val_loss"])["epoch"]
+    with pytest.raises(ValueError, match="patience"):
+        DeepSyncConfig(patience=-1)
+
+
+def test_tdoa_from_exact_offsets_finds_each_capture_and_bad_ones_stay_in_the_served_area():
+    import types
+
+    import pandas as pd
+
+    from twin.baselines.deepsync import FS_HZ, tdoa_localize
+    from twin.constants import SPEED_OF_LIGHT
+
+    sites = np.array([[0.0, 0.0, 30.0], [400.0, 0.0, 25.0], [0.0, 300.0, 20.0], [350.0, 320.0, 28.0]])
+    towers = pd.DataFrame({"cell_id": [f"c{i}" for i in range(4)], "x": sites[:, 0], "y": sites[:, 1],
+                           "z": sites[:, 2]})
+    rx = np.array([[120.0, 80.0, 1.5], [260.0, 210.0, 1.5]])
+    build = types.SimpleNamespace(towers=towers, receivers=pd.DataFrame({"rx_id": [5, 9], "x": rx[:, 0],
+                                                                         "y": rx[:, 1], "z": rx[:, 2]}))
+    rows = []
+    for r, p in zip((5, 9), rx, strict=True):
+        for cap in (0, 1):
+            for i, s in enumerate(sites):
+                arr = 1000.0 + np.linalg.norm(p - s) / SPEED_OF_LIGHT * FS_HZ  # frame samples at 1.92 MS/s
+                start = 990 + 3 * i + cap
+                bad = r == 9 and cap == 1
+                rows.append(dict(rx_id=r, tx_id=f"c{i}", capture=cap, window_start=start,
+                                 pred_offset_samples=(arr - start) + (40.0 * (-1) ** i if bad else 0.0)))
+    loc = tdoa_localize(pd.DataFrame(rows), build, rx_height_m=1.5)
+    assert list(zip(loc["rx_id"], loc["capture"], strict=True)) == [(5, 0), (5, 1), (9, 0), (9, 1)]
+    np.testing.assert_allclose(loc["error"].to_numpy()[:3], 0.0, atol=1e-3)
+    # offsets 40 samples (6 km) off: the fix is clipped to the sites' box grown by 200 m
+    bad = loc.iloc[3]
+    assert -200 <= bad["pred_x"] <= 600 and -200 <= bad["pred_y"] <= 520

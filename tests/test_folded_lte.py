@@ -336,3 +336,40 @@ def test_cfo_decorrelates_cochannel_cross_terms_across_frames():
     assert cross_sum(0.0) == pytest.approx(n, rel=1e-3)
     assert cross_sum(37.0) < 0.5 * n
     assert abs(fl.cell_cfo_hz("c0", 2e9, 0.05)) <= 100.0 and fl.cell_cfo_hz("c0", 2e9, 0.05) == fl.cell_cfo_hz("c0", 2e9, 0.05)
+
+
+def test_captures_are_independent_realisations_of_the_same_channels():
+    cells = [dict(cell_id="c0", pci=7, bandwidth_hz=1.4e6, frequency_hz=1.9e9),
+             dict(cell_id="c1", pci=301, bandwidth_hz=1.4e6, frequency_hz=1.9e9)]
+    v = get_view("folded_lte")
+    one = v(_inputs(_links(n_rx=1, cells=("c0", "c1"), delay=(0.4e-6, 0.9e-6)), cells), fl.FoldedLteConfig(num_frames=2))
+    cfg = fl.FoldedLteConfig(num_frames=2, captures=3, window_placement="truth_jitter")
+    out = v(_inputs(_links(n_rx=1, cells=("c0", "c1"), delay=(0.4e-6, 0.9e-6)), cells), cfg)
+    d = out.to_pydict()
+    assert out.num_rows == 3 * one.num_rows and sorted(set(d["capture"])) == [0, 1, 2]
+    win = tensor_to_numpy(out.column("windows"), out.schema.field("windows"))
+    for c in ("c0", "c1"):
+        rows = [i for i in range(out.num_rows) if d["tx_id"][i] == c]
+        assert len({d["link_id"][i] for i in rows}) == 1  # the same traced link ...
+        # ... a new sampling phase per capture, and the label follows it exactly
+        assert len({round(d["sampling_phase_samples"][i], 9) for i in rows}) == 3
+        for i in rows:
+            expect = fl.SSS_START + d["first_path_delay_s"][i] * FS - d["sampling_phase_samples"][i]
+            assert d["true_start_samples"][i] == pytest.approx(expect)
+            assert d["true_offset_samples"][i] == pytest.approx(expect - d["window_start"][i])
+        # fresh data symbols and noise: the captures' windows differ
+        assert not np.allclose(win[rows[0]], win[rows[1]])
+    # 1.4 MHz, strong cells: detected well above the ~14.6 dB noise-only CFAR ratio; a threshold drops rows
+    assert min(d["detection_db"]) > 15
+    hi = v(_inputs(_links(n_rx=1, cells=("c0", "c1"), delay=(0.4e-6, 0.9e-6)), cells),
+           fl.FoldedLteConfig(num_frames=2, captures=3, detection_min_db=max(d["detection_db"]) - 1e-3))
+    assert 0 < hi.num_rows < out.num_rows
+
+
+def test_detection_ratio_of_white_noise_and_of_a_peak():
+    r = np.random.default_rng(0).standard_normal(700)
+    assert 11 < fl.detection_db(r) < 19  # max of 700 chi-square(1) over their median: ~14.6 dB
+    r[300] = 100.0
+    assert fl.detection_db(r) > 40
+    with pytest.raises(ValueError, match="captures"):
+        fl.FoldedLteConfig(captures=0)

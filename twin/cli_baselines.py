@@ -67,7 +67,7 @@ def register(app: typer.Typer, handle_errors, out) -> None:
     def eval_cmd(
         run: Annotated[Path, typer.Argument(help="Run directory written by `twin train`.")],
         data: Annotated[Path, typer.Option("--data", help="Twin directory to evaluate on (same view settings).")],
-        split: Annotated[str, typer.Option("--split", help="Split of DATA to evaluate (all: every row).")] = "test",
+        split: Annotated[str | None, typer.Option("--split", help="Split of DATA to evaluate (all: every row; default: test when DATA has a split table, else all).")] = None,
         device: Annotated[str, typer.Option("--device", help="cpu | cuda | auto.")] = "cpu",
         eval_out: Annotated[Path | None, typer.Option("--out", help="Where to write (default RUN/eval-<name>).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print metrics.json.")] = False,
