@@ -1,4 +1,4 @@
-"""Two variants of cir_taps side by side (default and ``rx_array = true``) in one build: each in its own folder
+"""The build's [split] table survives resume and publish. Two variants of cir_taps side by side (default and ``rx_array = true``) in one build: each in its own folder
 ``views/cir_taps/<variant>/``, and pyarrow, polars, DuckDB (``twin catalog query``), ``twin.open`` and
 HuggingFace ``load_dataset`` on a published copy each read either one cleanly; verify fails on a mixed folder."""
 
@@ -71,6 +71,32 @@ def test_each_variant_in_its_own_folder_and_verify_ok(build):
     assert r.exit_code == 0, r.output
     ls = runner.invoke(app, ["view", "ls", str(root)])
     assert ls.exit_code == 0 and all(v in ls.output for v in build["variants"]), ls.output
+
+
+def test_build_split_survives_resume_and_publish(build, tmp_path):
+    root, base = build["root"], build["base"]
+    m = json.loads((root / "twin.json").read_text())
+    assert m["split"]["by"] == "tile" and m["split"]["tile_m"] == 50.0 and m["split"]["fractions"] == [0.8, 0.1, 0.1]
+    split = pq.read_table(root / "splits/split.parquet").to_pandas()
+    assert sorted(split["rx_id"]) == sorted(pq.read_table(root / "receivers.parquet")["rx_id"].to_pylist())
+    assert (split.groupby("group")["split"].nunique() == 1).all()  # no tile in two splits
+    assert Catalog(root).entries(view="split").num_rows == 1
+    sha = m["split"]["sha256"]
+    r = runner.invoke(app, ["build", "--city", "paris", "--offline", "--out", str(base / "out"), "--receivers", "4",
+                            "--config", str(base / "small.toml"), "--views", "cir_taps"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    m2 = json.loads((root / "twin.json").read_text())
+    assert m2["split"]["sha256"] == sha and Catalog(root).entries(view="split")["sha256"].to_pylist() == [sha]
+    pub = tmp_path / "pub"
+    assert runner.invoke(app, ["catalog", "publish", str(root), str(pub)], catch_exceptions=False).exit_code == 0
+    assert json.loads((pub / "twin.json").read_text())["split"]["sha256"] == sha
+    assert pq.read_table(pub / "splits/split.parquet").equals(pq.read_table(root / "splits/split.parquet"))
+    assert twin.open(pub).split_table().num_rows == len(split)
+    card = json.loads((pub / "dataset_card.json").read_text())
+    b = twin.open(root)
+    counts = {s: len(b.cir(split=s)) for s in sorted(set(split["split"]))}  # 4 receivers: a split may be empty
+    got = {s: n for s, n in card["configs"]["cir"]["split_rows"].items() if n}
+    assert got == {s: n for s, n in counts.items() if n} and sum(counts.values()) == len(b.cir())
 
 
 def test_pyarrow_polars_duckdb_twin_open_read_one_variant(build):
