@@ -242,7 +242,7 @@ def verify_cmd(
 def query_cmd(
     directory: Path = DirArg,
     sql: str = typer.Argument(
-        ..., help="DuckDB SQL over `catalog` and one table per view (cir, folded_lte, ...)"
+        ..., help="DuckDB SQL over `catalog` and one table per view variant (cir, folded_lte; <view>_<variant> when a view has several)"
     ),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per row per line"),
     as_csv: bool = typer.Option(False, "--csv", help="CSV with a header (nested values as JSON)"),

@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import os
+import posixpath
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -312,16 +313,26 @@ class VerifyReport:
 
 
 def _config_hash_problems(table: pa.Table) -> list[str]:
-    """One problem per view whose shards carry more than one config hash (another config built into the dir)."""
+    """One problem per shard folder that holds shards of more than one config hash or schema: a folder is one
+    variant (``views/<view>/<variant>/``, ``cir/``), and every reader (pyarrow datasets, polars, DuckDB, HF) reads
+    a folder as one table, so mixed shards there fail to read or return rows twice."""
     out = []
-    by_view: dict[str, set[str]] = {}
-    for view, h in zip(table["view"].to_pylist(), table["config_hash"].to_pylist(), strict=True):
-        by_view.setdefault(view, set()).add(h or "")
-    for view, hashes in sorted(by_view.items()):
+    by_dir: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
+    cols = [table[c].to_pylist() for c in ("view", "path", "config_hash", "schema_fingerprint")]
+    for view, path, h, fp in zip(*cols, strict=True):
+        hashes, fps = by_dir.setdefault((view, posixpath.dirname(path)), (set(), set()))
+        hashes.add(h or "")
+        fps.add(fp or "")
+    for (view, folder), (hashes, fps) in sorted(by_dir.items()):
         if len(hashes) > 1:
             out.append(
-                f"shards of {len(hashes)} config hashes in view {view} ({', '.join(sorted(hashes))}): "
-                "a different config was built into this directory; rebuild it with --overwrite"
+                f"shards of {len(hashes)} config hashes in view {view}, one folder {folder}/ ({', '.join(sorted(hashes))}): "
+                "a different config was built into this folder; drop one (`twin view drop`) or rebuild with --overwrite"
+            )
+        elif len(fps) > 1:
+            out.append(
+                f"shards of {len(fps)} schemas in view {view}, one folder {folder}/: readers of the folder fail on "
+                "mixed schemas; drop the variant (`twin view drop`) and build it again"
             )
     return out
 

@@ -1,9 +1,11 @@
 """DuckDB SQL over a catalog (docs/architecture.md "Catalog"): the snapshot as table ``catalog``, one view per catalog view.
 
-Each view (``cir``, ``folded_lte``, ...) is ``read_parquet`` of exactly the shards the catalog lists
-(``union_by_name``), plus a column ``shard_path`` (the shard's path relative to the twin directory) so that
+Each view (``cir``, ``folded_lte``, ...) is ``read_parquet`` of exactly the shards the catalog lists for one
+variant (config hash) of it, plus a column ``shard_path`` (the shard's path relative to the twin directory) so that
 rows join with the catalog: ``... from cir join catalog c on c.path = cir.shard_path``. Files on disk that
-the catalog does not list are not read.
+the catalog does not list are not read. A view built with several variants gets one SQL view per variant,
+``<view>_<variant>`` (e.g. ``cir_taps_0123456789abcdef``), and no bare ``<view>``: a query never mixes the rows
+of two variants (:func:`query_tables`).
 
 The session is a sandbox (:func:`connect`, :func:`check_statement`): one SELECT, reading only the build's
 catalog and listed shards; no other file, no network, no writes, no extensions, configuration locked.
@@ -31,6 +33,21 @@ def sql_identifier(view: str) -> str:
     """The SQL name of a catalog view: non-alphanumeric characters become '_' (``folded-lte`` -> ``folded_lte``)."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", view)
     return name if not name[:1].isdigit() else f"v_{name}"
+
+
+def query_tables(table: pa.Table) -> dict[str, list[str]]:
+    """{SQL view name: the catalog paths it reads}: one name per (view, variant); the bare view name when the
+    view has one variant, ``<view>_<variant>`` for each when it has several."""
+    acc: dict[str, dict[str, list[str]]] = {}
+    for view, h, path in zip(table["view"].to_pylist(), table["config_hash"].to_pylist(), table["path"].to_pylist(),
+                             strict=True):
+        acc.setdefault(view, {}).setdefault(h or "", []).append(path)
+    out: dict[str, list[str]] = {}
+    for view, variants in sorted(acc.items()):
+        for h, paths in sorted(variants.items()):
+            name = sql_identifier(view if len(variants) == 1 else f"{view}_{h}")
+            out[name] = sorted(paths)
+    return out
 
 
 def _quote_literal(s: str) -> str:
@@ -70,16 +87,13 @@ def connect(catalog: Catalog) -> Any:
     con.register("catalog", table)
     root = os.path.realpath(catalog.root)
     prefix = root.rstrip("/") + "/"
-    by_view: dict[str, list[str]] = {}
     files: list[str] = []
-    for view, path in zip(table["view"].to_pylist(), table["path"].to_pylist(), strict=True):
-        real = os.path.realpath(resolve(catalog.root, path, suffix=".parquet", field="catalog path"))
-        by_view.setdefault(view, []).append(real)
-        files.append(real)
-    for view, paths in sorted(by_view.items()):
-        listed = ", ".join(_quote_literal(p) for p in sorted(paths))
+    for name, paths in query_tables(table).items():
+        real = [os.path.realpath(resolve(catalog.root, p, suffix=".parquet", field="catalog path")) for p in paths]
+        files.extend(real)
+        listed = ", ".join(_quote_literal(p) for p in sorted(real))
         con.execute(
-            f"CREATE VIEW {_quote_ident(sql_identifier(view))} AS "
+            f"CREATE VIEW {_quote_ident(name)} AS "
             f"SELECT * EXCLUDE ({_quote_ident(_FILE_COLUMN)}), "
             f"substr({_quote_ident(_FILE_COLUMN)}, {len(prefix) + 1}) AS {SHARD_PATH_COLUMN} "
             f"FROM read_parquet([{listed}], union_by_name = true, filename = {_quote_literal(_FILE_COLUMN)})"
@@ -134,10 +148,10 @@ def run_query(catalog: Catalog, sql: str) -> pa.Table:
             file=catalog.root,
             field="sql",
             fix="a query reads only the build's own catalog and shards (tables: "
-            + ", ".join(["catalog", *(sql_identifier(v) for v in catalog.views())]) + ")",
+            + ", ".join(["catalog", *query_tables(catalog.entries())]) + ")",
         ) from None
     except duckdb.Error as e:
-        views = ", ".join(["catalog", *(sql_identifier(v) for v in catalog.views())])
+        views = ", ".join(["catalog", *query_tables(catalog.entries())])
         raise TwinInputError(
             f"query failed: {str(e).splitlines()[0]}",
             file=catalog.root,

@@ -2,7 +2,7 @@
 
 A view registers itself with :func:`register_view`. The view stage (:mod:`twin.datasets.stage`) runs one Dask
 task per *receiver batch*: the task reads every CIR row of those receivers (all cells, all carriers), calls the view,
-writes the returned table as ``views/<name>/part-<task key>.parquet`` and registers it in the catalog.
+writes the returned table as ``views/<name>/<variant>/part-<task key>.parquet`` (variant = the config hash) and registers it in the catalog.
 """
 
 from __future__ import annotations

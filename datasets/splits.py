@@ -1,6 +1,7 @@
 """Train / validation / test splits of a build's receivers (docs/architecture.md "Data access and baselines"): a table rx_id -> split.
 
-Receivers are put into *groups* and whole groups go to one split, so that nothing of a group leaks across:
+The settings are :class:`twin.config.SplitConfig` (``[split]`` of a build config: the build writes the table after
+the trace; ``twin split D`` writes another one). Receivers are put into *groups* and whole groups go to one split, so that nothing of a group leaks across:
 
 - ``tile``: square tiles of ``tile_m`` metres in the local frame (x east, y north); a tile is
   ``(floor(x / tile_m), floor(y / tile_m))``. Splits are spatially disjoint: no tile holds receivers of two
@@ -20,9 +21,7 @@ is written atomically, registered in the catalog (view ``split``) and recorded i
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,38 +29,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from twin.config import config_hash, to_dict
+from twin.config import SPLIT_KINDS, SplitConfig, config_hash, to_dict
 from twin.errors import TwinInputError
 from twin.schema import SPLIT_PATH, SPLIT_SCHEMA, SPLIT_VIEW
-
-SPLIT_KINDS = ("tile", "route", "cell", "random")
-
-
-@dataclass(frozen=True)
-class SplitConfig:
-    """``[split]``: how receivers are split (defaults: spatially disjoint tiles of 50 m, 80/10/10, seed 0)."""
-
-    by: typing.Literal["tile", "route", "cell", "random"] = "tile"
-    fractions: tuple[float, ...] = (0.8, 0.1, 0.1)
-    names: tuple[str, ...] = ("train", "validation", "test")
-    tile_m: float = 50.0  # tile edge, metres (local frame)
-    seed: int = 0
-    enabled: bool = True  # false: the build writes no split table
-
-    def __post_init__(self) -> None:
-        if self.by not in SPLIT_KINDS:
-            raise ValueError(f"by must be one of {', '.join(SPLIT_KINDS)}, got {self.by!r}")
-        f = [float(x) for x in self.fractions]
-        if len(f) != len(self.names):
-            raise ValueError(f"fractions ({len(f)} values) and names ({len(self.names)}) differ in length")
-        if any(not np.isfinite(x) or x < 0 for x in f) or abs(sum(f) - 1.0) > 1e-6:
-            raise ValueError(f"fractions must be >= 0 and add up to 1, got {tuple(f)}")
-        if len(set(self.names)) != len(self.names) or not all(isinstance(n, str) and n for n in self.names):
-            raise ValueError(f"names must be distinct non-empty strings, got {self.names}")
-        if not (np.isfinite(self.tile_m) and self.tile_m > 0):
-            raise ValueError(f"tile_m must be > 0 metres, got {self.tile_m}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
 
 
 def parse_fractions(text: str) -> tuple[float, ...]:
@@ -194,3 +164,7 @@ def install_split_table(root: str | Path, table: pa.Table, *, config_hash: str, 
     m["split"] = rec
     write_manifest(root, m)
     return rec
+
+
+__all__ = ["SPLIT_KINDS", "SplitConfig", "assign_groups", "parse_fractions", "receiver_groups", "serving_sites",
+           "split_hash", "split_table", "tile_groups", "write_split"]

@@ -2,9 +2,11 @@
 
 :func:`run_views` reads the trace plan the trace stage wrote (``render_plan.json``: task keys, receiver batches
 and their receivers) and the catalog's CIR entries, plans the view tasks (keyed by the view's config, its input
-shards and the seed), skips those already in the catalog (resume), runs the rest on Dask (:mod:`twin.cluster`; each task's CIR rows, receivers and towers are read on the client
-and shipped with it, at most a few tasks per worker at a time, so workers need not see the build directory)
-and writes and registers every shard (``views/<name>/part-<task key>.parquet``) as it arrives.
+shards and the seed), skips those already in the catalog (resume), runs the rest on Dask (:mod:`twin.cluster`;
+each task's CIR rows, receivers and towers are read on the client and shipped with it, at most a few tasks per
+worker at a time, so workers need not see the build directory) and writes and registers every shard as it
+arrives, in the folder of its variant: ``views/<name>/<variant>/part-<task key>.parquet`` (variant = the view
+config's hash, :func:`twin.datasets.variants.variant_dir`), so two variants of a view never share a folder.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pyarrow.parquet as pq
 
 from twin import cluster
 from twin.config import BuildConfig, config_hash, from_mapping, to_dict
+from twin.datasets.variants import variant_dir
 from twin.errors import TwinInputError
 from twin.keys import task_digest, task_seed
 from twin.manifest import read_manifest, set_stage
@@ -46,10 +49,12 @@ class ViewTask:
     rx_batch: int  # -1 for a per-build task
     cir_keys: tuple[str, ...]
     rx_ids: tuple[int, ...]
+    variant: str = ""  # the view config's hash: the shard's folder
 
     @property
     def shard_relpath(self) -> str:
-        return f"views/{self.view}/part-{self.key}.parquet"
+        folder = variant_dir(self.view, self.variant) if self.variant else f"views/{self.view}"
+        return f"{folder}/part-{self.key}.parquet"
 
 
 def load_trace_plan(root: Path) -> list[PlannedTrace]:
@@ -69,12 +74,13 @@ def plan_view_tasks(view: str, view_config_hash: str, trace_tasks: list[PlannedT
     if granularity == "per_build":
         keys = tuple(sorted(t.key for t in trace_tasks))
         rx_ids = tuple(sorted({r for t in trace_tasks for r in t.rx_ids}))
-        return [ViewTask(task_digest("view/v1", view, view_config_hash, seed, keys), view, -1, keys, rx_ids)]
+        return [ViewTask(task_digest("view/v1", view, view_config_hash, seed, keys), view, -1, keys, rx_ids, view_config_hash)]
     out = []
     for b in sorted(by_batch):
         ts = by_batch[b]
         keys = tuple(sorted(t.key for t in ts))
-        out.append(ViewTask(task_digest("view/v1", view, view_config_hash, seed, keys), view, b, keys, ts[0].rx_ids))
+        out.append(ViewTask(task_digest("view/v1", view, view_config_hash, seed, keys), view, b, keys, ts[0].rx_ids,
+                            view_config_hash))
     return out
 
 

@@ -63,3 +63,32 @@ def test_unknown_view_name_exits_2_before_anything_is_traced(tmp_path):
                                  "--views", "folded_lte,folded-lte"])
     assert r.exit_code == 2 and "unknown view(s) folded-lte" in r.stderr and "folded_lte" in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "body, key, valid",
+    [
+        ("[split]\nfractions = [0.5, 0.1]\n", "fractions", "differ in length"),
+        ("[split]\nby = 'tiles'\n", "by", "'tile'"),
+        ("[split]\ntile_m = 0\n", "tile_m", "> 0"),
+        ("[split]\ntile = 50\n", "tile", "tile_m"),
+    ],
+)
+def test_bad_split_section_exits_2_before_anything_is_traced(tmp_path, body, key, valid):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(body)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["build", "--city", "paris", "--offline", "--out", str(out), "--receivers", "5",
+                                 "--config", str(cfg)])
+    assert r.exit_code == 2, r.output
+    msg = r.stderr
+    assert str(cfg) in msg and "[split]" in msg and key in msg and valid in msg and "Traceback" not in r.output
+    assert not out.exists()
+
+
+def test_split_section_defaults():
+    from twin.config import SplitConfig
+
+    cfg = load_build_config(None)
+    assert cfg.split == SplitConfig() and cfg.split.by == "tile" and cfg.split.tile_m == 50.0
+    assert cfg.split.fractions == (0.8, 0.1, 0.1) and cfg.split.enabled

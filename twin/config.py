@@ -24,6 +24,11 @@ from twin.errors import TwinConfigError
 
 T = TypeVar("T")
 
+#: how ``[split] by`` groups receivers (``twin.datasets.splits``)
+SPLIT_KINDS = ("tile", "route", "cell", "random")
+#: where ``[receivers] area`` lets receivers stand (``twin.render.receivers``)
+RECEIVER_AREAS = ("streets", "built", "bbox")
+
 
 def config_hash(obj: Any) -> str:
     """Stable 16-hex-digit hash of a config (dataclass or mapping)."""
@@ -341,8 +346,38 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class SplitConfig:
+    """``[split]``: the split table a build writes (rx_id -> split; ``twin.datasets.splits``). Defaults: spatially
+    disjoint tiles of 50 m, 80/10/10 into train/validation/test, seed 0; ``enabled = false`` writes none.
+    ``twin split D`` writes another one later with the same settings as flags."""
+
+    by: typing.Literal["tile", "route", "cell", "random"] = "tile"
+    fractions: tuple[float, ...] = (0.8, 0.1, 0.1)
+    names: tuple[str, ...] = ("train", "validation", "test")
+    tile_m: float = 50.0  # tile edge, metres (local frame)
+    seed: int = 0
+    enabled: bool = True  # false: the build writes no split table
+
+    def __post_init__(self) -> None:
+        if self.by not in SPLIT_KINDS:
+            raise ValueError(f"by must be one of {', '.join(SPLIT_KINDS)}, got {self.by!r}")
+        f = [float(x) for x in self.fractions]
+        if len(f) != len(self.names):
+            raise ValueError(f"fractions ({len(f)} values) and names ({len(self.names)}) differ in length")
+        if any(not math.isfinite(x) or x < 0 for x in f) or abs(sum(f) - 1.0) > 1e-6:
+            raise ValueError(f"fractions must be >= 0 and add up to 1, got {tuple(f)}")
+        if len(set(self.names)) != len(self.names) or not all(isinstance(n, str) and n for n in self.names):
+            raise ValueError(f"names must be distinct non-empty strings, got {self.names}")
+        if not (math.isfinite(self.tile_m) and self.tile_m > 0):
+            raise ValueError(f"tile_m must be > 0 metres, got {self.tile_m}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+
+
+@dataclass(frozen=True)
 class BuildConfig:
-    """Everything a build needs, as one TOML file with sections [ingest] [receivers] [trace] [dask] [views.*]."""
+    """Everything a build needs, as one TOML file with sections [ingest] [receivers] [trace] [dask] [limits]
+    [split] [views.*]."""
 
     ingest: IngestConfig = field(default_factory=IngestConfig)
     receivers: ReceiverConfig = field(default_factory=ReceiverConfig)
@@ -351,10 +386,11 @@ class BuildConfig:
     views: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per-view overrides, validated by the view
     max_links: int = 0  # 0: no cap
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
 
 
 _SECTIONS = {"ingest": IngestConfig, "receivers": ReceiverConfig, "trace": TraceConfig, "dask": DaskConfig,
-             "limits": LimitsConfig}
+             "limits": LimitsConfig, "split": SplitConfig}
 
 
 def load_build_config(path: str | Path | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> BuildConfig:

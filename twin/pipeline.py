@@ -34,6 +34,7 @@ class BuildResult(TraceResult):
     seconds: float = 0.0
     views: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    split: dict[str, Any] = field(default_factory=dict)  # the manifest's split entry ([split] settings, counts)
 
     def summary(self) -> str:
         from rich.markup import escape
@@ -47,6 +48,9 @@ class BuildResult(TraceResult):
              f"{self.links_planned} tower-receiver pairs; this run traced {self.links_traced} pairs "
              f"({self.tasks_total - self.tasks_skipped} of {self.tasks_total} tasks, {self.tasks_skipped} already done) "
              f"in {self.seconds:.1f} s")
+        if self.split.get("receivers"):
+            parts = ", ".join(f"{k} {n}" for k, n in self.split["receivers"].items())
+            s += f"\n  split by {self.split['by']}: {parts}"
         for v, st in self.views.items():
             s += f"\n  view {v}: {st}"
         return s
@@ -122,10 +126,21 @@ def run_build(
         else:
             run_ingest(src, out_dir, towers=tpath, name=name, config=config, strict=strict, overwrite=False)
         res = trace_build(root, config, resume=resume, dry_run=dry_run)
+        if not dry_run:
+            res.split = _write_split(root, config)
         if not dry_run and views:
             res.views = run_views(root, views, config)
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _write_split(root: Path, config: BuildConfig) -> dict[str, Any]:
+    """The ``[split]`` table of the build (skipped when one of the same settings and receivers is there: resume)."""
+    if not config.split.enabled:
+        return {}
+    from twin.datasets.splits import write_split
+
+    return write_split(root, config.split)
 
 
 def _count_plan(src: BuildingSource, tpath: Path, config: BuildConfig, root: Path) -> BuildResult | None:
@@ -164,6 +179,7 @@ def _build_staged(src: BuildingSource, out_dir: Path, name: str, tpath: Path, co
     try:
         run_ingest(src, stage, towers=tpath, name=name, config=config, strict=strict)
         res = trace_build(stage / name, config, resume=False)
+        res.split = _write_split(stage / name, config)
         if views:
             res.views = run_views(stage / name, views, config)
         replace_dir(stage / name, Path(out_dir) / name)
