@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from twin.cli import app
-from twin.schema import CIR_COLUMNS
+from twin.schema import CIR_COLUMNS, SPLIT_VIEW
 
 runner = CliRunner()
 C0 = 299_792_458.0
@@ -57,14 +57,16 @@ def built(tmp_path_factory, small_cfg) -> Path:
 def _cir(root: Path):
     import pandas as pd
 
-    paths = [json.loads(line)["path"] for line in run("catalog", "ls", root, "--json").output.splitlines() if line.strip()]
+    paths = [json.loads(line)["path"] for line in run("catalog", "ls", root, "--json", "--view", "cir").output.splitlines() if line.strip()]
     return pd.concat([pq.read_table(root / p).to_pandas() for p in paths], ignore_index=True), paths
 
 
 def test_catalog_rows_add_up_and_verify(built: Path):
     root = built / "paris"
-    lines = [json.loads(x) for x in run("catalog", "ls", root, "--json").output.splitlines() if x.strip()]
-    assert lines and all(e["view"] == "cir" for e in lines)
+    every = [json.loads(x) for x in run("catalog", "ls", root, "--json").output.splitlines() if x.strip()]
+    assert {e["view"] for e in every} == {"cir", SPLIT_VIEW}  # the CIR shards and the build-time split table
+    lines = [e for e in every if e["view"] == "cir"]
+    assert lines
     for k in ("path", "rows", "bytes", "sha256"):
         assert all(k in e for e in lines)
     m = json.loads((root / "twin.json").read_text())
@@ -225,7 +227,7 @@ def test_views_on_the_build(built: Path):
     views = {e["view"] for e in lines}
     assert set(names) <= views
     for e in lines:
-        if e["view"] == "cir":
+        if e["view"] in ("cir", SPLIT_VIEW):
             continue
         t = pq.read_table(root / e["path"])
         assert t.num_rows > 0, e["view"]

@@ -46,7 +46,7 @@ class _Run:
     def progress(self, *a, **k):
         pass
 
-    def log_loss(self, step, loss, split="train"):
+    def log_loss(self, step, loss, split="train", **_):
         self.losses.append((step, loss, split))
 
     def checkpoint_due(self, step):
