@@ -90,17 +90,35 @@ def ensure_receivers(
     footprints = list(shapely.from_wkb(b))
     bounds = tuple(m["area"]["bounds_local"])
     frame = LocalFrame.from_dict(m["frame"])
-    graph = street_graph() if (street_graph is not None and config.receivers.mode == "route") else None
-    table = make_receivers(footprints, bounds, config.receivers, street_graph=graph, frame=frame)
-    meta = file_metadata(config_hash=h, scene_hash=m["scene"]["hash"], view="receivers", config=to_dict(config.receivers))
+    streets = read_streets(root)
+    # routes follow the build's own street network when it has one (streets.parquet), else the caller's graph
+    want_graph = street_graph is not None and config.receivers.mode == "route" and not streets
+    graph = street_graph() if want_graph else None  # type: ignore[misc]
+    no_streets = "bbox" if str(m.get("scene", {}).get("source", "")).startswith("bundled") else "built"
+    table = make_receivers(footprints, bounds, config.receivers, street_graph=graph, frame=frame,
+                           streets_local=streets, no_streets=no_streets)
+    area = (table.schema.metadata or {}).get(b"twin.receivers_area", b"").decode()
+    meta = {**file_metadata(config_hash=h, scene_hash=m["scene"]["hash"], view="receivers", config=to_dict(config.receivers)),
+            "twin.receivers_area": area}
     table = table.cast(RECEIVER_SCHEMA).replace_schema_metadata(meta)
     with atomic_path(path) as tmp:  # GeoParquet: EPSG:4326 points beside x, y, z
         pq.write_table(with_point_geometry(table, frame), tmp)
-    set_stage(root, "receivers", status="done", count=table.num_rows, mode=config.receivers.mode, config=to_dict(config.receivers))
+    set_stage(root, "receivers", status="done", count=table.num_rows, mode=config.receivers.mode, area=area,
+              config=to_dict(config.receivers))
     out = table.to_pandas()
     if on_placed is not None:
         on_placed(out)
     return out
+
+
+def read_streets(root: Path) -> list:
+    """The street centre lines of a build (``streets.parquet`` ``geometry_local``, metres), [] when it has none."""
+    import shapely
+
+    p = Path(root) / "streets.parquet"
+    if not p.is_file():
+        return []
+    return list(shapely.from_wkb(pq.read_table(p, columns=["geometry_local"]).column("geometry_local").to_pylist()))
 
 
 def check_same_config(root: Path, config: BuildConfig) -> None:
