@@ -19,6 +19,12 @@ Three placements, registered in :data:`PLACERS` by ``ReceiverConfig.mode``:
   A route chains shortest paths between random far-apart nodes (the farthest quarter by path length)
   until it is long enough, then is cut at ``(n - 1) * speed_mps * sample_interval_s`` metres.
 
+Where they may stand (``[receivers] area``, :func:`resolve_area`): ``"streets"`` (default) = within
+``street_buffer_m`` of the build's street centre lines (``streets.parquet``: an .osm/.pbf file's highway ways, the
+walk network online; routes then follow the same lines); a build without streets falls back to the open space of
+the bounds for a bundled scene (as before) and to ``"built"`` otherwise; ``"built"`` = within ``built_distance_m``
+of a footprint; ``"bbox"`` = anywhere in the bounds. Always outside buildings by ``clearance_m``.
+
 Output: a ``pyarrow.Table`` in :data:`twin.schema.RECEIVER_SCHEMA` (metres, seconds, m/s), deterministic for
 ``ReceiverConfig.seed``.
 """
@@ -282,7 +288,7 @@ def make_receivers(
     street_graph: Any = None,
     frame: LocalFrame | None = None,
     streets_local: Iterable[Any] | None = None,
-    no_streets: str = "built",
+    no_streets: str = "bbox",
 ) -> pa.Table:
     """Place receivers outside buildings; a table in ``RECEIVER_SCHEMA`` (metres, seconds, m/s).
 
