@@ -57,6 +57,7 @@ def read_osm_streets(path: str | Path) -> Any:
     try:
         fp = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
               .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(osmium.filter.KeyFilter("highway")))
+        w: Any  # the filters above leave ways only
         for w in fp:
             seen += 1
             if not is_street(w.tags):
