@@ -55,6 +55,7 @@ class AreaBundle:
     bundled_xml: str | None = None
     towers_note: str = ""
     licences: dict[str, str] = field(default_factory=dict)
+    streets: Any = None  # GeoDataFrame of street LineStrings (EPSG:4326, twin.ingest.streets) or None
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,34 @@ def load_area(src: BuildingSource, towers_path: Path, config: IngestConfig, *, s
     x0, y0 = frame.to_local([w, e_], [s, n])
     bounds_local = (float(min(x0)), float(min(y0)), float(max(x0)), float(max(y0)))
     place_on_roofs(towers.cells, bset, config)
+    streets = _load_streets(src, (w, s, e_, n), frame)
     return AreaBundle(frame, bset, towers, (w, s, e_, n), bounds_local, building_source, "extruded",
-                      towers_note="", licences={"buildings": OSM_LICENCE, "towers": USER_TOWERS_LICENCE})
+                      towers_note="", licences={"buildings": OSM_LICENCE, "towers": USER_TOWERS_LICENCE},
+                      streets=streets)
+
+
+def _load_streets(src: BuildingSource, bbox: tuple[float, float, float, float], frame: LocalFrame) -> Any:
+    """The street network receivers stand on (:mod:`twin.ingest.streets`): an .osm/.pbf file's highway ways, the
+    OSM walk network online (None when unreachable: receivers then stand near buildings), None for other files."""
+    from twin.ingest import streets
+
+    if src.kind == "file":
+        if not str(src.value).lower().endswith((".osm", ".pbf", ".osm.xml")):
+            return None
+        gdf = streets.read_osm_streets(src.value)
+    else:
+        try:
+            gdf = streets.streets_from_graph(streets.street_graph_from_osm(bbox, frame), frame)
+        except TwinInputError as e:
+            log.warning("street network unavailable (%s); receivers stand near buildings instead", e.message)
+            return None
+    attrs = dict(gdf.attrs)
+    gdf = gdf[gdf.geometry.intersects(box(*bbox))] if len(gdf) else gdf
+    if not len(gdf):
+        return None
+    out = streets.with_local_geometry(gdf, frame)
+    out.attrs.update(attrs)
+    return out
 
 
 def _load_bundled(city: str, towers_path: Path, config: IngestConfig, *, strict: bool) -> AreaBundle:
@@ -240,6 +267,10 @@ def write_bundle(root: Path, bundle: AreaBundle, config: IngestConfig) -> SceneR
     tmeta = dict(meta)
     tmeta["twin.view"] = "towers"
     write_geoparquet(towers_to_geodataframe(bundle.towers), root / "towers.parquet", tmeta)
+    if bundle.streets is not None and len(bundle.streets):
+        smeta = dict(meta)
+        smeta["twin.view"] = "streets"
+        write_geoparquet(bundle.streets, root / "streets.parquet", smeta)
     (root / "previews").mkdir(exist_ok=True)
     plot_top(bundle.buildings, bundle.towers.cells, None, str(root / "previews" / "top.png"), title=f"{bundle.building_source}")
     return SceneResult(str(scene_dir / "scene.xml"), content_hash)

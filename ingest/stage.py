@@ -123,6 +123,9 @@ def _ingest_into(root: Path, name: str, src: BuildingSource, towers_path: Path, 
         "config": {"ingest": to_dict(config.ingest)},
         "ingest_inputs_hash": ingest_inputs_hash(src, towers_path, config),
         "scene": {"xml": "scene/scene.xml", "hash": scene.content_hash, "source": bundle.scene_source},
+        "streets": ({"path": "streets.parquet", "ways": int(len(bundle.streets)),
+                     "source": bundle.streets.attrs.get("source", "")}
+                    if bundle.streets is not None and len(bundle.streets) else None),
         "stages": {
             "ingest": {
                 "status": "done",

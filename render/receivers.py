@@ -19,6 +19,12 @@ Three placements, registered in :data:`PLACERS` by ``ReceiverConfig.mode``:
   A route chains shortest paths between random far-apart nodes (the farthest quarter by path length)
   until it is long enough, then is cut at ``(n - 1) * speed_mps * sample_interval_s`` metres.
 
+Where they may stand (``[receivers] area``, :func:`resolve_area`): ``"streets"`` (default) = within
+``street_buffer_m`` of the build's street centre lines (``streets.parquet``: an .osm/.pbf file's highway ways, the
+walk network online; routes then follow the same lines); a build without streets falls back to the open space of
+the bounds for a bundled scene (as before) and to ``"built"`` otherwise; ``"built"`` = within ``built_distance_m``
+of a footprint; ``"bbox"`` = anywhere in the bounds. Always outside buildings by ``clearance_m``.
+
 Output: a ``pyarrow.Table`` in :data:`twin.schema.RECEIVER_SCHEMA` (metres, seconds, m/s), deterministic for
 ``ReceiverConfig.seed``.
 """
@@ -67,13 +73,18 @@ class OpenSpace:
     footprint_tree: Any  # STRtree of the raw footprints
     box: tuple[float, float, float, float]  # shrunk bounds, metres
     clearance_m: float
+    allowed: Any = None  # prepared geometry receivers must lie in ([receivers] area), None: the whole box
+    area: str = "bbox"  # the [receivers] area this space was made for (after the fallback of "streets")
 
     def is_open(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """True where (x, y) (metres) lies inside the shrunk bounds and >= clearance from every footprint."""
+        """True where (x, y) (metres) lies inside the shrunk bounds (and the allowed area) and >= clearance
+        from every footprint."""
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         xmin, ymin, xmax, ymax = self.box
         ok = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
+        if self.allowed is not None and ok.any():
+            ok[ok] = shapely.contains_xy(self.allowed, x[ok], y[ok])
         if self.blocked is not None and ok.any():
             ok[ok] = ~shapely.contains_xy(self.blocked, x[ok], y[ok])
         return ok
@@ -94,6 +105,8 @@ class OpenSpace:
     def open_area_m2(self) -> float:
         """Area of the open space, square metres."""
         b = shapely_box(*self.box)
+        if self.allowed is not None:
+            b = shapely.intersection(self.allowed, b)
         if self.blocked is None:
             return float(b.area)
         return float(b.area - shapely.intersection(self.blocked, b).area)
@@ -148,8 +161,10 @@ def _validate_bounds(bounds: Sequence[float]) -> tuple[float, float, float, floa
     return b  # type: ignore[return-value]
 
 
-def open_space(footprints_local: Iterable[Any], bounds: Sequence[float], clearance_m: float) -> OpenSpace:
-    """Build the :class:`OpenSpace` of ``bounds`` (metres) minus the footprints buffered by ``clearance_m``."""
+def open_space(footprints_local: Iterable[Any], bounds: Sequence[float], clearance_m: float, *,
+               allowed: Any = None, area: str = "bbox") -> OpenSpace:
+    """Build the :class:`OpenSpace` of ``bounds`` (metres) minus the footprints buffered by ``clearance_m``;
+    ``allowed`` (a shapely geometry in metres) restricts it further ([receivers] area)."""
     b = _validate_bounds(bounds)
     c = float(clearance_m)
     box = (b[0] + c, b[1] + c, b[2] - c, b[3] - c)
@@ -160,8 +175,10 @@ def open_space(footprints_local: Iterable[Any], bounds: Sequence[float], clearan
             fix="enlarge the area or lower receivers.clearance_m",
         )
     polys = _validate_footprints(footprints_local)
+    if allowed is not None:
+        shapely.prepare(allowed)
     if not polys:
-        return OpenSpace((), None, None, None, box, c)
+        return OpenSpace((), None, None, None, box, c, allowed, area)
     fp = np.array(polys, dtype=object)
     if c > 0:
         radius = c / math.cos(math.pi / (4 * _QUAD_SEGS)) + 1e-9
@@ -170,7 +187,72 @@ def open_space(footprints_local: Iterable[Any], bounds: Sequence[float], clearan
         buffered = fp
     blocked = shapely.union_all(buffered)
     shapely.prepare(blocked)
-    return OpenSpace(tuple(polys), blocked, shapely.STRtree(buffered), shapely.STRtree(fp), box, c)
+    return OpenSpace(tuple(polys), blocked, shapely.STRtree(buffered), shapely.STRtree(fp), box, c, allowed, area)
+
+
+# ------------------------------------------------------------------------------------------ [receivers] area
+
+
+def resolve_area(config: ReceiverConfig, *, has_streets: bool, no_streets: str = "built") -> str:
+    """The area receivers are placed in: ``config.area``, with ``"streets"`` falling back to ``no_streets``
+    (``"bbox"``: the open space of a bundled scene, as before; ``"built"``: a file without streets) when the
+    build has no street network."""
+    if config.area == "streets" and not has_streets:
+        return no_streets
+    return config.area
+
+
+def allowed_region(area: str, config: ReceiverConfig, footprints: Sequence[Any], streets: Sequence[Any]) -> Any:
+    """The shapely region (metres) of ``area``: the street lines buffered by ``street_buffer_m`` ("streets"),
+    the footprints buffered by ``built_distance_m`` ("built"), None ("bbox": the whole bounds)."""
+    if area == "streets":
+        lines = np.array([g for g in streets if g is not None and not g.is_empty], dtype=object)
+        return shapely.union_all(shapely.buffer(lines, config.street_buffer_m, quad_segs=_QUAD_SEGS))
+    if area == "built":
+        if not len(footprints):
+            raise TwinInputError("receivers near buildings need buildings: the area has none", field="receivers.area",
+                                 fix='set [receivers] area = "bbox"')
+        polys = np.array(list(footprints), dtype=object)
+        return shapely.union_all(shapely.buffer(polys, config.built_distance_m, quad_segs=_QUAD_SEGS))
+    return None
+
+
+def _validate_streets(streets_local: Iterable[Any] | None) -> list:
+    if streets_local is None:
+        return []
+    out = []
+    for i, g in enumerate(streets_local):
+        if g is None:
+            continue
+        if not isinstance(g, shapely.LineString | shapely.MultiLineString):
+            raise TwinInputError(f"expected a shapely LineString in local metres, got {type(g).__name__}",
+                                 row=f"street {i}", field="streets_local",
+                                 fix="pass the street centre lines (streets.parquet 'geometry_local')")
+        if not g.is_empty and g.length > 0:
+            out.append(g)
+    return out
+
+
+def street_graph_from_lines(lines: Sequence[Any]) -> Any:
+    """An undirected networkx graph in the local frame (``twin_local``) from street centre lines (metres): one node
+    per distinct vertex (to the centimetre: OSM ways that share a node share it), one edge per segment."""
+    import networkx as nx
+
+    G = nx.Graph()
+    G.graph["twin_local"] = True
+    ids: dict[tuple[int, int], int] = {}
+    for line in lines:
+        for part in shapely.get_parts(line):
+            c = np.asarray(part.coords, float)[:, :2]
+            keys = [(int(round(x * 100)), int(round(y * 100))) for x, y in c]
+            for k, (x, y) in zip(keys, c, strict=True):
+                if k not in ids:
+                    ids[k] = len(ids)
+                    G.add_node(ids[k], x=float(x), y=float(y))
+            for a, b in zip(keys[:-1], keys[1:], strict=True):
+                if a != b:
+                    G.add_edge(ids[a], ids[b])
+    return G
 
 
 # ------------------------------------------------------------------------------------------------ registry
@@ -205,8 +287,16 @@ def make_receivers(
     *,
     street_graph: Any = None,
     frame: LocalFrame | None = None,
+    streets_local: Iterable[Any] | None = None,
+    no_streets: str = "bbox",
 ) -> pa.Table:
     """Place receivers outside buildings; a table in ``RECEIVER_SCHEMA`` (metres, seconds, m/s).
+
+    ``streets_local``: the area's street centre lines (shapely LineStrings, local metres; ``streets.parquet``).
+    ``[receivers] area`` decides where receivers may stand (:func:`resolve_area`, :func:`allowed_region`; a
+    build without streets falls back to ``no_streets``); route receivers follow ``street_graph`` or, when there
+    is none, the graph of ``streets_local`` (the same network), else the open-space lattice. The area used is
+    in the table's schema metadata (``twin.receivers_area``).
 
     ``footprints_local``: shapely (Multi)Polygons in local metres. ``bounds``: (xmin, ymin, xmax, ymax),
     metres. ``street_graph``: for ``route`` mode, an osmnx graph (lon/lat with ``frame``, or already projected
@@ -225,7 +315,13 @@ def make_receivers(
             field="frame",
             fix="pass the build's LocalFrame",
         )
-    space = open_space(footprints_local, bounds, config.clearance_m)
+    streets = _validate_streets(streets_local)
+    area = resolve_area(config, has_streets=bool(streets), no_streets=no_streets)
+    footprints = _validate_footprints(footprints_local)
+    allowed = allowed_region(area, config, footprints, streets)
+    space = open_space(footprints, bounds, config.clearance_m, allowed=allowed, area=area)
+    if street_graph is None and streets and config.mode == "route":
+        street_graph = street_graph_from_lines(streets)
     rng = np.random.default_rng(config.seed)
     placed = placer(space, config, rng, street_graph=street_graph, frame=frame)
     n = len(placed.x)
@@ -242,15 +338,16 @@ def make_receivers(
         "vy": placed.vy if placed.vy is not None else zeros,
         "vz": zeros,
     }
-    return pa.Table.from_pydict(cols, schema=RECEIVER_SCHEMA)
+    return pa.Table.from_pydict(cols, schema=RECEIVER_SCHEMA).replace_schema_metadata({"twin.receivers_area": area})
 
 
 def too_small_error(space: OpenSpace, what: str, config: ReceiverConfig) -> TwinInputError:
     return TwinInputError(
         f"the open area ({space.open_area_m2():.1f} m^2 outside buildings + {config.clearance_m} m clearance, "
         f"inside bounds shrunk to {tuple(round(v, 2) for v in space.box)}) is too small to place {what}",
-        field="receivers.clearance_m",
-        fix="enlarge the area (bounds), lower receivers.clearance_m, or ask for fewer receivers",
+        field="receivers.clearance_m" if space.area == "bbox" else "receivers.area",
+        fix="enlarge the area (bounds), lower receivers.clearance_m, or ask for fewer receivers"
+        + ("" if space.area == "bbox" else f' (receivers stand in [receivers] area = "{space.area}"; "bbox" widens it)'),
     )
 
 
@@ -320,8 +417,11 @@ __all__ = [
     "PLACERS",
     "OpenSpace",
     "Placement",
+    "allowed_region",
     "make_receivers",
     "open_space",
+    "resolve_area",
+    "street_graph_from_lines",
     "register_placer",
     "too_small_error",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ import pyarrow.parquet as pq
 
 from twin import cluster
 from twin.config import BuildConfig, TraceConfig, config_hash, to_dict
+from twin.constants import DEFAULT_TRACE_LINKS_PER_S, LARGE_PLAN_PAIRS
 from twin.errors import TwinInputError
 from twin.frame import LocalFrame
 from twin.geo import with_point_geometry, without_geometry
@@ -49,6 +51,8 @@ class TraceResult:
     tasks_skipped: int = 0
     dry_run: bool = False
     estimate_s: float | None = None
+    rate_source: str = ""  # where the links/s of ``estimate_s`` comes from
+    links_todo: int = 0  # pairs of the tasks not done yet (what this run traces)
 
 
 def read_cells(root: Path) -> pd.DataFrame:
@@ -86,17 +90,35 @@ def ensure_receivers(
     footprints = list(shapely.from_wkb(b))
     bounds = tuple(m["area"]["bounds_local"])
     frame = LocalFrame.from_dict(m["frame"])
-    graph = street_graph() if (street_graph is not None and config.receivers.mode == "route") else None
-    table = make_receivers(footprints, bounds, config.receivers, street_graph=graph, frame=frame)
-    meta = file_metadata(config_hash=h, scene_hash=m["scene"]["hash"], view="receivers", config=to_dict(config.receivers))
+    streets = read_streets(root)
+    # routes follow the build's own street network when it has one (streets.parquet), else the caller's graph
+    want_graph = street_graph is not None and config.receivers.mode == "route" and not streets
+    graph = street_graph() if want_graph else None  # type: ignore[misc]
+    no_streets = "bbox" if str(m.get("scene", {}).get("source", "")).startswith("bundled") else "built"
+    table = make_receivers(footprints, bounds, config.receivers, street_graph=graph, frame=frame,
+                           streets_local=streets, no_streets=no_streets)
+    area = (table.schema.metadata or {}).get(b"twin.receivers_area", b"").decode()
+    meta = {**file_metadata(config_hash=h, scene_hash=m["scene"]["hash"], view="receivers", config=to_dict(config.receivers)),
+            "twin.receivers_area": area}
     table = table.cast(RECEIVER_SCHEMA).replace_schema_metadata(meta)
     with atomic_path(path) as tmp:  # GeoParquet: EPSG:4326 points beside x, y, z
         pq.write_table(with_point_geometry(table, frame), tmp)
-    set_stage(root, "receivers", status="done", count=table.num_rows, mode=config.receivers.mode, config=to_dict(config.receivers))
+    set_stage(root, "receivers", status="done", count=table.num_rows, mode=config.receivers.mode, area=area,
+              config=to_dict(config.receivers))
     out = table.to_pandas()
     if on_placed is not None:
         on_placed(out)
     return out
+
+
+def read_streets(root: Path) -> list:
+    """The street centre lines of a build (``streets.parquet`` ``geometry_local``, metres), [] when it has none."""
+    import shapely
+
+    p = Path(root) / "streets.parquet"
+    if not p.is_file():
+        return []
+    return list(shapely.from_wkb(pq.read_table(p, columns=["geometry_local"]).column("geometry_local").to_pylist()))
 
 
 def check_same_config(root: Path, config: BuildConfig) -> None:
@@ -168,11 +190,17 @@ def run_trace(
         log.warning("%s: traced again", problem)
     todo = [t for t in tasks if t.key not in done]
     res = TraceResult(root, links_planned=sum(t.n_links for t in tasks), tasks_total=len(tasks), tasks_skipped=len(tasks) - len(todo))
+    n_todo = sum(t.n_links for t in todo)
+    res.links_todo = n_todo
     if dry_run:
-        rate = _measured_rate(m)
         res.dry_run = True
-        res.estimate_s = sum(t.n_links for t in todo) / rate if rate else None
+        res.estimate_s, res.rate_source = estimate_trace_seconds(n_todo, m, config.trace)
         return res
+    if n_todo > LARGE_PLAN_PAIRS:
+        est, src = estimate_trace_seconds(n_todo, m, config.trace)
+        log.warning("a large plan: %s tower-receiver pairs to trace (over %s)%s; Ctrl-C keeps the finished shards, "
+                    "--max-links caps the pairs, --dry-run shows the plan", f"{n_todo:,}", f"{LARGE_PLAN_PAIRS:,}",
+                    f", about {format_duration(est)} at {src}" if est else "")
     if todo or not (root / PLAN_FILE).exists():
         write_json_atomic(root / PLAN_FILE, plan_doc)
     set_stage(root, "trace", status="running", tasks=len(tasks), config=to_dict(config.trace))
@@ -275,6 +303,31 @@ def execute_trace_tasks(
 def _measured_rate(m: dict) -> float | None:
     """Links/s of the last trace of this build (its own measurement), for --dry-run estimates."""
     return m.get("stages", {}).get("trace", {}).get("links_per_s")
+
+
+def estimate_trace_seconds(links: int, manifest: dict | None, trace: TraceConfig) -> tuple[float | None, str]:
+    """Seconds to trace ``links`` pairs and where the rate comes from: this build's own measured links/s
+    (``twin.json``) when it traced before with the same [trace] config, else
+    :data:`twin.constants.DEFAULT_TRACE_LINKS_PER_S` (measured with the default [trace] config; other configs
+    are marked as such)."""
+    st = (manifest or {}).get("stages", {}).get("trace", {})
+    rate = _measured_rate(manifest or {})
+    if rate and st.get("config") == json.loads(json.dumps(to_dict(trace))):
+        return links / rate, f"{rate:.1f} links/s measured by this build's last trace"
+    if DEFAULT_TRACE_LINKS_PER_S <= 0:
+        return None, ""
+    note = "" if trace == TraceConfig() else ", measured with the default [trace]; yours differs"
+    return links / DEFAULT_TRACE_LINKS_PER_S, (f"the documented default of {DEFAULT_TRACE_LINKS_PER_S:g} links/s "
+                                              f"(twin.constants, 2-core CPU{note})")
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``12 min``, ``3.4 h``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def trace_job(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, config: TraceConfig, scene_hash: str,

@@ -169,8 +169,18 @@ class ReceiverConfig:
     speed_mps: float = 1.39  # 5 km/h pedestrian, route mode
     sample_interval_s: float = 1.0  # time between route samples
     seed: int = 7
+    # where receivers stand (twin.render.receivers): "streets" = within street_buffer_m of the area's street ways
+    # (streets.parquet; without one: the open space of a bundled scene, else "built"), "built" = within
+    # built_distance_m of a building, "bbox" = anywhere in the area's bounds outside buildings
+    area: typing.Literal["streets", "built", "bbox"] = "streets"
+    street_buffer_m: float = 3.0  # half-width of the corridor around a street's centre line, metres
+    built_distance_m: float = 30.0  # "built": at most this far from a building footprint, metres
 
     def __post_init__(self) -> None:
+        if self.area not in RECEIVER_AREAS:
+            raise ValueError(f"area must be one of {', '.join(RECEIVER_AREAS)}, got {self.area!r}")
+        positive("street_buffer_m", self.street_buffer_m)
+        positive("built_distance_m", self.built_distance_m)
         positive("count", self.count)
         positive("spacing_m", self.spacing_m)
         positive("height_m", self.height_m, allow_zero=True)

@@ -17,12 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from twin.config import BuildConfig
+from twin.constants import LARGE_PLAN_PAIRS
 from twin.datasets.stage import run_views
 from twin.errors import TwinInputError
 from twin.ingest.source import BuildingSource, parse_bbox, slug
 from twin.ingest.stage import IngestResult, ingest_inputs_hash, run_ingest, towers_path
 from twin.manifest import read_manifest
-from twin.render.stage import TraceResult, check_same_config, run_trace
+from twin.render.stage import (
+    TraceResult,
+    check_same_config,
+    estimate_trace_seconds,
+    format_duration,
+    run_trace,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +47,15 @@ class BuildResult(TraceResult):
         from rich.markup import escape
 
         if self.dry_run:
-            est = (f", about {self.estimate_s:.0f} s at the rate this build measured before" if self.estimate_s
-                   else " (no earlier trace of this build to time from; `twin bench trace` gives this machine's links/s)")
-            return (f"dry run: {self.tasks_total} trace tasks ({self.tasks_skipped} already done), "
-                    f"{self.links_planned} links{est}; nothing traced" + (f"\n  note: {escape(self.note)}" if self.note else ""))
+            est = (f"; estimated trace time {format_duration(self.estimate_s)} at {self.rate_source}"
+                   if self.estimate_s is not None
+                   else " (no rate to estimate the time from; `twin bench trace` gives this machine's links/s)")
+            out = (f"dry run: {self.tasks_total} trace tasks ({self.tasks_skipped} already done), "
+                   f"{self.links_planned} links ({self.links_todo} to trace){est}; nothing traced")
+            if self.links_todo > LARGE_PLAN_PAIRS:
+                out += (f"\n  [yellow]warning:[/] a plan of over {LARGE_PLAN_PAIRS:,} pairs; --max-links caps them, "
+                        "fewer receivers or cells shrink it")
+            return out + (f"\n  note: {escape(self.note)}" if self.note else "")
         s = (f"[green]built[/] {self.root}: {self.links_with_paths} links with paths in the catalog (CIR rows) of "
              f"{self.links_planned} tower-receiver pairs; this run traced {self.links_traced} pairs "
              f"({self.tasks_total - self.tasks_skipped} of {self.tasks_total} tasks, {self.tasks_skipped} already done) "
@@ -163,6 +175,8 @@ def _count_plan(src: BuildingSource, tpath: Path, config: BuildConfig, root: Pat
     n = config.receivers.count
     est = guards.estimate_plan(n, cells.groupby("frequency_hz").size().tolist(), config)
     res = BuildResult(root, links_planned=est.links, tasks_total=est.tasks, dry_run=True)
+    res.links_todo = est.links
+    res.estimate_s, res.rate_source = estimate_trace_seconds(est.links, None, config.trace)
     res.note = (f"{n:,} receivers x {est.cells} cells (counted from the tower file); above [limits] max_receivers = "
                 f"{config.limits.max_receivers:,}, so a build refuses it (exit 2)")
     return res
@@ -206,6 +220,8 @@ def trace_build(root: Path, config: BuildConfig, *, resume: bool = True, dry_run
         per_carrier = read_cells(root).groupby("frequency_hz").size().tolist()
         est = guards.estimate_plan(n_rx, per_carrier, config)
         res = BuildResult(root, links_planned=est.links, tasks_total=est.tasks, dry_run=True)
+        res.links_todo = est.links
+        res.estimate_s, res.rate_source = estimate_trace_seconds(est.links, m, config.trace)
         res.note = (f"{n_rx:,} receivers x {est.cells} cells; above [limits] max_receivers = {cap:,}, "
                     "so a build refuses it (exit 2)")
         return res
