@@ -38,14 +38,14 @@ PAPER_MAX_RUNTIME_S = 0.16  # §V-B, Fig. 4: the proposed scheme's average runni
 
 @dataclass(frozen=True)
 class TwoPhaseConfig:
-    """``[baselines.twophase]``. Phase I: ``estimator`` (``on_grid`` | ``leakage_aware``; None = the one that
+    """``[baselines.twophase]``. Phase I: ``estimator`` (``on_grid`` | ``leakage_aware`` | ``off_grid``; None = the one that
     matches the view's ``channel_model``), ``grid_step``, ``false_alarm``, ``iterations``. Phase II:
     ``eps_sum_m``/``eps_res_m`` (None = from c/f_s, eq. 17), ``target_z_m``, ``min_sites``, ``max_solutions``,
     ``associate`` (False: the seed's Benchmark 1). Scoring: ``ospa_cutoff_m``, ``correct_radius_m``.
     ``test_every``: snapshot split period; ``validation``: also a ``val`` split (the snapshots before each test
     one). ``exhaustive``: also solve P4 exhaustively (small cases)."""
 
-    estimator: Literal["on_grid", "leakage_aware"] | None = None
+    estimator: Literal["on_grid", "leakage_aware", "off_grid"] | None = None
     grid_step: float = 0.5
     false_alarm: float = 1e-3
     iterations: int = 150
@@ -176,7 +176,7 @@ class TwoPhase(Baseline):
 
     def configs(self, meta: dict) -> tuple[PhaseIConfig, PhaseIIConfig, ScoreConfig]:
         c = self.config
-        est = c.estimator or ("on_grid" if meta["channel_model"] == "on_grid" else "leakage_aware")
+        est = c.estimator or ("on_grid" if meta["channel_model"] == "on_grid" else "off_grid")
         return (PhaseIConfig(est, c.grid_step, c.false_alarm, c.iterations),
                 PhaseIIConfig(c.eps_sum_m, c.eps_res_m, c.target_z_m, c.min_sites, c.max_solutions,
                               associate=c.associate),
