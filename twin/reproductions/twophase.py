@@ -33,18 +33,21 @@ from twin.baselines.twophase_phase2 import PhaseIIConfig
 from twin.baselines.twophase_protocol import ScoreConfig, run_snapshot, score_snapshot, summarize
 from twin.constants import SPEED_OF_LIGHT
 
+TX_POWER_DBM = round(10 * math.log10(PAPER_POWERS_W[0] * 1e3), 4)  # 20 W = 43.0103 dBm
 SCALES = {
-    "small": dict(snapshots=16, powers_dbm=(-10.0, 0.0, 10.0, 20.0, 43.0, 43.5), loc_powers_dbm=(10.0, 43.0),
-                  aware_powers_dbm=(0.0, 20.0, 43.0), targets=(2, 3, 4, 5, 6, 7), receivers=2, samples=20_000),
-    "paper": dict(snapshots=100, powers_dbm=(-20.0, -10.0, -5.0, 0.0, 5.0, 10.0, 20.0, 30.0, 43.0, 43.5),
-                  loc_powers_dbm=(0.0, 10.0, 43.0), aware_powers_dbm=(0.0, 10.0, 20.0, 43.0),
+    "small": dict(snapshots=16, powers_dbm=(20.0, 30.0, 43.0, 43.5, 50.0, 60.0, 70.0, 80.0),
+                  vs_k_powers_dbm=(43.0, 43.5, 60.0, 70.0), loc_powers_dbm=(43.0, 70.0),
+                  aware_powers_dbm=(43.0, 60.0, 80.0), train_powers_dbm=(TX_POWER_DBM, 70.0),
+                  targets=(2, 3, 4, 5, 6, 7), receivers=2, samples=20_000),
+    "paper": dict(snapshots=100, powers_dbm=(20.0, 30.0, 40.0, 43.0, 43.5, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 80.0),
+                  vs_k_powers_dbm=(43.0, 43.5, 60.0, 70.0), loc_powers_dbm=(43.0, 60.0, 70.0),
+                  aware_powers_dbm=(43.0, 50.0, 60.0, 70.0, 80.0), train_powers_dbm=(TX_POWER_DBM, 60.0, 70.0),
                   targets=(2, 3, 4, 5, 6, 7), receivers=4, samples=50_000),
 }
 NUM_SITES = 5
 #: target placement rule: only where >= 3 sites see the target (the seed's footnote 1); the Paris towers give
 #: only 4 mutually visible sites, so random street points are mostly seen by fewer
 MIN_LOS_SITES = 3
-TX_POWER_DBM = 10 * math.log10(PAPER_POWERS_W[0] * 1e3)  # 20 W = 43.0 dBm
 
 
 def w_to_dbm(w: float) -> float:
@@ -159,7 +162,8 @@ def _run(rows, cfg, dic, p1, p2, h, nv, exhaustive):
 # ------------------------------------------------------------------------------------------- plots
 
 
-def _plot(path: Path, xs, curves: dict[str, list[float]], xlabel: str, ylabel: str, title: str, logy=False):
+def _plot(path: Path, xs, curves: dict[str, list[float]], xlabel: str, ylabel: str, title: str, logy=False,
+          marks: dict[float, str] | None = None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,6 +177,10 @@ def _plot(path: Path, xs, curves: dict[str, list[float]], xlabel: str, ylabel: s
     ax.set_title(title, fontsize=10)
     if logy:
         ax.set_yscale("log")
+    for x, lab in (marks or {}).items():
+        ax.axvline(x, color="grey", ls="--", lw=0.8)
+        ax.annotate(lab, (x, 0.5), xycoords=("data", "axes fraction"), rotation=90, fontsize=7, color="grey",
+                    ha="right", va="center")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -220,33 +228,40 @@ def reproduce_twophase(scale: str, out: Path, *, device: str = "cpu") -> list[Ro
     towers = pq.read_table(root / "towers.parquet")
     towers = towers.select([c for c in towers.column_names if c != "geometry"])
     sites = choose_sites(towers, scene_xml, window_m)
-    vcfg = out / "views.toml"
-    vcfg.write_text(
-        "[views.bistatic_echo]\n"
-        f"sites = {json.dumps(sites)}\nnum_targets = {max(sc['targets'])}\nnum_snapshots = {sc['snapshots']}\n"
-        f"tx_power_dbm = {TX_POWER_DBM:.4f}\ntarget_margin_m = 20.0\nsamples_per_src = {sc['samples']}\n"
-        f"samples_per_sp = {sc['samples']}\nchannel_model = \"band_limited\"\nmin_los_sites = {MIN_LOS_SITES}\n")
-    t1 = time.perf_counter()
-    cli("view", "build", "bistatic_echo", root, "--config", vcfg)
-    t_view = time.perf_counter() - t1
     import tomllib
 
     from twin.config import config_hash, from_mapping
 
-    variant = config_hash(from_mapping(BistaticEchoConfig, tomllib.loads(vcfg.read_text())["views"]["bistatic_echo"],
-                                       where=str(vcfg)))
+    def view_variant(power_dbm: float) -> str:
+        """Build the bistatic_echo view at ``power_dbm`` per site (same placements: same seed); its variant."""
+        vcfg = out / f"views_{power_dbm:g}dBm.toml"
+        vcfg.write_text(
+            "[views.bistatic_echo]\n"
+            f"sites = {json.dumps(sites)}\nnum_targets = {max(sc['targets'])}\nnum_snapshots = {sc['snapshots']}\n"
+            f"tx_power_dbm = {power_dbm}\ntarget_margin_m = 20.0\nsamples_per_src = {sc['samples']}\n"
+            f"samples_per_sp = {sc['samples']}\nchannel_model = \"band_limited\"\nmin_los_sites = {MIN_LOS_SITES}\n")
+        cli("view", "build", "bistatic_echo", root, "--config", vcfg)
+        return config_hash(from_mapping(BistaticEchoConfig, tomllib.loads(vcfg.read_text())["views"]["bistatic_echo"],
+                                        where=str(vcfg)))
+
+    t1 = time.perf_counter()
+    variants = {p: view_variant(p) for p in sc["train_powers_dbm"]}
+    t_view = time.perf_counter() - t1
     b = twin.open(root)
-    table = b.view("bistatic_echo", variant).to_table()
+    table = b.view("bistatic_echo", variants[TX_POWER_DBM]).to_table()
     rows_all = table_rows(table)
     cfg = view_config(table)
     fs = cfg.ofdm.sampling_rate_hz
 
-    # -- twin train run directories (snapshot split) on the band-limited physics: the proposed protocol with
-    # the off-grid estimator, and the seed's Benchmark 1 (no exclusive association)
+    # -- twin train run directories (snapshot split) on the band-limited physics, at 20 W and at a higher power:
+    # the proposed protocol (off-grid estimator) and the seed's Benchmark 1 (no exclusive association)
     runs = out / "runs"
-    rd_aware = train("twophase", root, runs / "twophase_off_grid", show_progress=False, variant=variant)
-    rd_naive = train("twophase", root, runs / "twophase_benchmark1", overrides={"associate": False},
-                     show_progress=False, variant=variant)
+    train_runs = {}
+    for p, v in variants.items():
+        train_runs[(p, "proposed")] = train("twophase", root, runs / f"twophase_{p:.0f}dBm", show_progress=False,
+                                            variant=v)
+        train_runs[(p, "benchmark 1")] = train("twophase", root, runs / f"twophase_benchmark1_{p:.0f}dBm",
+                                               overrides={"associate": False}, show_progress=False, variant=v)
 
     # -- Phase I: range error probability vs power and K (on-grid model, the seed's eq. 4)
     powers = list(sc["powers_dbm"])
@@ -256,11 +271,11 @@ def reproduce_twophase(scale: str, out: Path, *, device: str = "cpu") -> list[Ro
               for p in powers] for k in ks}
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
+    marks = {TX_POWER_DBM: "20 W (seed Fig. 2)", 46.0: "46 dBm: macro site max"}
     _plot(figs / "range_error_vs_power.png", powers, {f"K = {k}": pe[k] for k in ks}, "transmit power per site (dBm)",
           "range estimation error probability", f"Phase I, on-grid model, M = {len(sites)} Paris sites "
-          f"({len(per_k[ks[0]])} snapshots)")
-    pick = [p for p in powers if p in (w_to_dbm(PAPER_POWERS_W[0]), round(w_to_dbm(PAPER_POWERS_W[1]), 1))
-            or p == powers[1] or p == powers[2]]
+          f"({len(per_k[ks[0]])} snapshots); > 46 dBm = SNR sweep", marks=marks)
+    pick = list(sc["vs_k_powers_dbm"])
     _plot(figs / "range_error_vs_targets.png", ks, {f"{p:g} dBm": [pe[k][powers.index(p)] for k in ks] for p in pick},
           "number of targets K", "range estimation error probability", "Phase I vs K (seed Fig. 2 layout)")
 
@@ -271,7 +286,7 @@ def reproduce_twophase(scale: str, out: Path, *, device: str = "cpu") -> list[Ro
                    for p in sc["aware_powers_dbm"]] for est in ("on_grid", "leakage_aware", "off_grid")}
     _plot(figs / "band_limited_estimators.png", list(sc["aware_powers_dbm"]),
           {f"{e} estimator": v for e, v in aware.items()}, "transmit power per site (dBm)",
-          "range estimation error probability", f"Phase I on the band-limited channel, K = {kmax}")
+          "range estimation error probability", f"Phase I on the band-limited channel, K = {kmax}", marks=marks)
 
     # -- Phase II: localization vs K (on-grid model), proposed vs Benchmark 1 (no association)
     loc: dict[tuple, dict] = {}
@@ -281,12 +296,13 @@ def reproduce_twophase(scale: str, out: Path, *, device: str = "cpu") -> list[Ro
                 loc[(p, k, assoc)] = evaluate(per_k[k], cfg, "on_grid", "on_grid", p, seed=k,
                                               p2=PhaseIIConfig(associate=assoc), exhaustive=assoc)
     p_loc = max(sc["loc_powers_dbm"])
-    _plot(figs / "md_fa_vs_targets.png", ks,
-          {"MD proposed": [loc[(p_loc, k, True)]["miss_detection"] for k in ks],
-           "FA proposed": [loc[(p_loc, k, True)]["false_alarm"] for k in ks],
-           "MD benchmark 1": [loc[(p_loc, k, False)]["miss_detection"] for k in ks],
-           "FA benchmark 1": [loc[(p_loc, k, False)]["false_alarm"] for k in ks]},
-          "number of targets K", "probability", f"Phase II at {p_loc:g} dBm (seed Fig. 3)")
+    md_fa = {}
+    for p in sc["loc_powers_dbm"]:
+        md_fa[f"MD proposed, {p:g} dBm"] = [loc[(p, k, True)]["miss_detection"] for k in ks]
+        md_fa[f"FA proposed, {p:g} dBm"] = [loc[(p, k, True)]["false_alarm"] for k in ks]
+        md_fa[f"FA benchmark 1, {p:g} dBm"] = [loc[(p, k, False)]["false_alarm"] for k in ks]
+    _plot(figs / "md_fa_vs_targets.png", ks, md_fa, "number of targets K", "probability",
+          "Phase II miss detection / false alarm, 2 m radius (seed Fig. 3)")
     levels = sorted({q for k in ks for q in loc[(p_loc, k, True)]["feasible_sets"]}, reverse=True)
     fs_curves = {}
     for q in levels:
@@ -302,29 +318,35 @@ def reproduce_twophase(scale: str, out: Path, *, device: str = "cpu") -> list[Ro
     for k in ks:
         for p in powers:
             rows.append(Row("Phase I range error", f"on-grid, K={k}", f"P_err @ {p:g} dBm", "prob",
-                            pe[k][powers.index(p)], None, "", note_pw if p >= 43 else ""))
+                            pe[k][powers.index(p)], None, "", note_pw if p in (43.0, 43.5) else ""))
     for e, v in aware.items():
         for p, x in zip(sc["aware_powers_dbm"], v, strict=True):
             rows.append(Row("Phase I band-limited", f"{e} estimator, K={kmax}", f"P_err @ {p:g} dBm", "prob", x))
-    for k in ks:
-        s, s1 = loc[(p_loc, k, True)], loc[(p_loc, k, False)]
-        rows.append(Row("Phase II", f"proposed, K={k}", "miss detection", "prob", s["miss_detection"], None, "",
-                        "seed Fig. 3: low for K = 2..7"))
-        rows.append(Row("Phase II", f"proposed, K={k}", "false alarm", "prob", s["false_alarm"]))
-        rows.append(Row("Phase II", f"benchmark 1, K={k}", "false alarm", "prob", s1["false_alarm"], None, "",
-                        "seed: proposed beats benchmark 1"))
-        rows.append(Row("Phase II", f"proposed, K={k}", "count accuracy", "prob", s["count_accuracy"]))
-        rows.append(Row("Phase II", f"proposed, K={k}", "OSPA", "m", s["ospa_m"]))
-        rows.append(Row("Phase II", f"proposed, K={k}", "matched RMSE", "m", s["matched_rmse_m"]))
-        rows.append(Row("Phase II", f"proposed, K={k}", "time per snapshot", "s", s["seconds_per_snapshot"],
-                        PAPER_MAX_RUNTIME_S, "", "seed Fig. 4: < 0.16 s (its own machine)"))
-    for run, name in ((rd_aware, "twophase_off_grid"), (rd_naive, "twophase_benchmark1")):
+    for p in sc["loc_powers_dbm"]:
+        for k in ks:
+            s, s1 = loc[(p, k, True)], loc[(p, k, False)]
+            ex = f"Phase II, on-grid model, {p:g} dBm"
+            rows.append(Row(ex, f"proposed, K={k}", "miss detection", "prob", s["miss_detection"], None, "",
+                            "seed Fig. 3: low for K = 2..7"))
+            rows.append(Row(ex, f"proposed, K={k}", "false alarm", "prob", s["false_alarm"]))
+            rows.append(Row(ex, f"benchmark 1, K={k}", "false alarm", "prob", s1["false_alarm"], None, "",
+                            "seed: proposed beats benchmark 1"))
+            rows.append(Row(ex, f"proposed, K={k}", "count accuracy", "prob", s["count_accuracy"]))
+            rows.append(Row(ex, f"proposed, K={k}", "OSPA", "m", s["ospa_m"]))
+            rows.append(Row(ex, f"proposed, K={k}", "matched RMSE", "m", s["matched_rmse_m"]))
+            rows.append(Row(ex, f"proposed, K={k}", "time per snapshot", "s", s["seconds_per_snapshot"],
+                            PAPER_MAX_RUNTIME_S, "", "seed Fig. 4: < 0.16 s (its own machine)"))
+    for (p, name), run in train_runs.items():
         tp = run.metrics.get("twophase", {})
-        rows.append(Row("twin train (band-limited view, test snapshots)", name, "range error probability", "prob",
-                        tp.get("range_error_probability"), None, f"runs/{name}"))
-        rows.append(Row("twin train (band-limited view, test snapshots)", name, "median loc. error", "m",
-                        run.metrics["metrics"]["median"], None, f"runs/{name}"))
-    summary = {"sites": sites, "snapshots": len(per_k[ks[0]]), "seconds_build": round(t_build, 1),
+        ex = f"twin train, band-limited view at {p:.0f} dBm (test snapshots)"
+        rel = str(Path(run.run).relative_to(out))
+        for key, metric, unit in (("range_error_probability", "range error probability", "prob"),
+                                  ("miss_detection", "miss detection", "prob"), ("false_alarm", "false alarm", "prob"),
+                                  ("ospa_m", "OSPA", "m")):
+            rows.append(Row(ex, f"{name} ({tp.get('estimator')})", metric, unit, tp.get(key), None, rel))
+        rows.append(Row(ex, f"{name} ({tp.get('estimator')})", "median loc. error (found targets)", "m",
+                        run.metrics["metrics"]["median"], None, rel))
+    summary = {"sites": sites, "seconds_total": round(time.perf_counter() - t0, 1), "variants": variants, "snapshots": len(per_k[ks[0]]), "seconds_build": round(t_build, 1),
                "seconds_view": round(t_view, 1), "range_error": {str(k): dict(zip(map(str, powers), pe[k], strict=True))
                                                                 for k in ks},
                "band_limited": {e: dict(zip(map(str, sc["aware_powers_dbm"]), v, strict=True)) for e, v in aware.items()},
