@@ -159,9 +159,9 @@ def _refine(r: np.ndarray, ofdm, tau: float, half: float, tol: float = 1e-9) -> 
     return (lo + hi) / 2
 
 
-def _varpro(h: np.ndarray, ofdm, taus: np.ndarray, span: float) -> np.ndarray:
-    """Joint least-squares refinement of all delays (variable projection: the gains are eliminated,
-    r(τ) = h - A(τ) A(τ)⁺ h), each within ``span`` samples of its start (scipy ``least_squares``)."""
+def _varpro(h: np.ndarray, ofdm, taus: np.ndarray, free: np.ndarray, span: float) -> np.ndarray:
+    """Joint least-squares refinement of the delays ``taus[free]`` (variable projection: all gains are
+    eliminated, r(τ) = h - A(τ) A(τ)⁺ h), each within ``span`` samples of its start (scipy ``least_squares``)."""
     from scipy.optimize import least_squares
 
     from twin.datasets.bistatic_echo import kernel_matrix
@@ -169,22 +169,52 @@ def _varpro(h: np.ndarray, ofdm, taus: np.ndarray, span: float) -> np.ndarray:
     L = len(h)
     scale = max(float(np.linalg.norm(h)), 1e-300)
     hn = h / scale
+    # the fixed atoms once: work in the orthogonal complement of their span (P⊥ = I - Q Q^H)
+    q = np.linalg.qr(kernel_matrix(ofdm, L, taus[~free]))[0] if (~free).any() else np.zeros((L, 0))
+    hp = hn - q @ (q.conj().T @ hn)
 
     def res(t: np.ndarray) -> np.ndarray:
         A = kernel_matrix(ofdm, L, t)
-        r = hn - A @ np.linalg.lstsq(A, hn, rcond=None)[0]
+        A = A - q @ (q.conj().T @ A)
+        r = hp - A @ np.linalg.lstsq(A, hp, rcond=None)[0]
         return np.concatenate([r.real, r.imag])
 
-    sol = least_squares(res, taus, bounds=(taus - span, taus + span), x_scale=0.1, xtol=1e-12, ftol=1e-15,
-                        gtol=1e-15, max_nfev=50 * (len(taus) + 1))
-    return np.asarray(sol.x, np.float64)
+    t0 = taus[free]
+    sol = least_squares(res, t0, bounds=(t0 - span, t0 + span), x_scale=0.1, xtol=1e-10, ftol=1e-14,
+                        gtol=1e-14, max_nfev=20 * (len(t0) + 1))
+    out = taus.copy()
+    out[free] = sol.x
+    return out
 
 
-def off_grid_paths(h: np.ndarray, mu: float, dic: Dictionary) -> np.ndarray:
-    """Delays (samples, continuous) of the paths of one link's taps ``h`` (L,): greedy detection on the grid
-    atoms while max_j |d_j^H r| > μ; each new delay is refined on the continuum (golden section on the
-    residual), then all delays jointly (:func:`_varpro`) and the gains re-fitted by least squares
-    (Newtonized OMP). Atoms of two merged paths (closer than 0.05 sample) are kept once."""
+def _newton(r: np.ndarray, ofdm, tau: float, span: float, eps: float = 1e-3, steps: int = 8) -> float:
+    """Newton steps on f(τ) = |d(τ)^H r|² / ||d(τ)||² (derivatives by central differences), within ``span``
+    samples of ``tau``: the single-path refinement of Newtonized OMP."""
+    L = len(r)
+
+    def f(t: float) -> float:
+        a = _atom(ofdm, L, t)
+        return abs(np.vdot(a, r)) ** 2 / float(np.vdot(a, a).real)
+
+    t = tau
+    for _ in range(steps):
+        f0, fm, fp = f(t), f(t - eps), f(t + eps)
+        g, h2 = (fp - fm) / (2 * eps), (fp - 2 * f0 + fm) / eps**2
+        step = -g / h2 if h2 < 0 else math.copysign(0.1, g)
+        step = float(np.clip(step, -0.25, 0.25))
+        t = float(np.clip(t + step, tau - span, tau + span))
+        if abs(step) < 1e-8:
+            break
+    return t
+
+
+def off_grid_paths(h: np.ndarray, mu: float, dic: Dictionary, rounds: int = 1, final_rounds: int = 3) -> np.ndarray:
+    """Delays (samples, continuous) of the paths of one link's taps ``h`` (L,), Newtonized OMP: greedy
+    detection on the grid atoms while max_j |d_j^H r| / ||d_j|| > μ / median ||d||; each new delay refined on
+    the continuum (golden section on the residual), then jointly with its neighbours within 3 samples
+    (:func:`_varpro`: paths closer than the main lobe), then ``rounds`` cyclic Newton refinements of every
+    delay (:func:`_newton`) with the gains re-fitted by least squares; ``final_rounds`` more at the end.
+    Atoms of two merged paths (closer than 0.05 sample) are kept once."""
     from twin.datasets.bistatic_echo import kernel_matrix
 
     L = len(h)
@@ -192,18 +222,36 @@ def off_grid_paths(h: np.ndarray, mu: float, dic: Dictionary) -> np.ndarray:
     step = float(dic.delays[1] - dic.delays[0]) if len(dic.delays) > 1 else 1.0
     taus = np.zeros(0)
     r = h.copy()
+    inv = 1.0 / np.maximum(dic.norms, 1e-300)
+    gate = mu / float(np.median(dic.norms))
+
+    def cyclic(taus: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        A = kernel_matrix(o, L, taus)
+        g = np.linalg.lstsq(A, h, rcond=None)[0]
+        for _ in range(n):
+            for i in range(len(taus)):
+                ri = h - A @ g + A[:, i] * g[i]
+                taus[i] = _newton(ri, o, taus[i], 0.5)
+                A[:, i] = _atom(o, L, taus[i])
+                g[i] = np.vdot(A[:, i], ri) / np.vdot(A[:, i], A[:, i])
+            g = np.linalg.lstsq(A, h, rcond=None)[0]
+        return taus, h - A @ g
+
     for _ in range(dic.max_paths):
-        c = np.abs(r @ dic.atoms.conj())
+        c = np.abs(r @ dic.atoms.conj()) * inv
         j = int(np.argmax(c))
-        if not c[j] > mu:
+        if not c[j] > gate:
             break
         t_new = _refine(r, o, float(dic.delays[j]), step)
-        taus = _varpro(h, o, np.append(taus, t_new), 1.0)
+        taus = np.append(taus, t_new)
+        near = np.abs(taus - t_new) < 3.0
+        if near.sum() > 1:
+            taus = _varpro(h, o, taus, near, 1.0)
         taus = np.sort(taus)
-        keep = np.append(True, np.diff(taus) > 0.05)
-        taus = taus[keep]
-        A = kernel_matrix(o, L, taus)
-        r = h - A @ np.linalg.lstsq(A, h, rcond=None)[0]
+        taus = taus[np.append(True, np.diff(taus) > 0.05)]
+        taus, r = cyclic(taus, rounds)
+    if len(taus):
+        taus, r = cyclic(taus, final_rounds)
     return np.sort(taus)
 
 

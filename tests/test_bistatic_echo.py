@@ -342,9 +342,9 @@ def test_paris_build_path_typing_and_los_rule(tmp_path):
     placement rule "LOS to >= 3 sites": every target's scattering point is seen by >= 3 sites by an independent
     ray test that agrees with ``target_los_sites``; type I/II path typing agrees with the geometry
     (:func:`check_echo_geometry`: delays, both legs' LOS); every pair whose two sites both see a target has
-    that target's type II path, and no type II path exists for a target one of the two sites cannot see."""
+    that target's type II path, and no type II path exists for a target one of the two sites cannot see.
+    `twin train twophase` on that build writes a full run directory."""
     import json
-    from dataclasses import replace
 
     import pyarrow.parquet as pq
     from sionna.rt import load_scene
@@ -364,13 +364,23 @@ def test_paris_build_path_typing_and_los_rule(tmp_path):
     scene_xml = str(root / json.loads((root / "twin.json").read_text())["scene"]["xml"])
     towers = pq.read_table(root / "towers.parquet")
     towers = towers.select([c for c in towers.column_names if c != "geometry"])
-    cfg = BistaticEchoConfig(num_snapshots=2, num_targets=3, samples_per_src=20_000, samples_per_sp=20_000,
-                             target_margin_m=20.0, min_los_sites=3)
-    sites = choose_sites(towers, scene_xml, cfg.window_m)
-    cfg = replace(cfg, sites=tuple(sites))
-    inputs = ViewInputs(cir=pa.table({}), towers=towers, receivers=pa.table({}), scene_path=scene_xml, seed=2,
-                        manifest={})
-    table = get_view("bistatic_echo")(inputs, cfg)
+    sites = choose_sites(towers, scene_xml, BistaticEchoConfig().window_m)
+    vcfg = tmp_path / "views.toml"
+    vcfg.write_text(f"[views.bistatic_echo]\nsites = {json.dumps(sites)}\nnum_snapshots = 2\nnum_targets = 3\n"
+                    "samples_per_src = 20000\nsamples_per_sp = 20000\ntarget_margin_m = 20.0\nmin_los_sites = 3\n")
+    r = CliRunner().invoke(app, ["view", "build", "bistatic_echo", str(root), "--config", str(vcfg)],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    import twin
+
+    table = twin.open(root).view("bistatic_echo").to_table()
+    # `twin train twophase` on it writes a full run directory (snapshot split: snapshot 1 is the test one)
+    from twin.baselines.rundir import RUN_FILES
+    from twin.baselines.runner import train
+
+    res = train("twophase", root, tmp_path / "run", overrides={"test_every": 2}, show_progress=False)
+    assert all((tmp_path / "run" / f).exists() for f in RUN_FILES if f != "checkpoint.pt")
+    assert res.metrics["twophase"]["snapshots"] == 1 and res.metrics["twophase"]["sto_error_links"] == 0
     setup_mitsuba()
     mi_scene = load_scene(scene_xml).mi_scene
     n1, n2 = check_echo_geometry(table, mi_scene)
