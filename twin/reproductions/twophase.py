@@ -1,18 +1,21 @@
 """``twin reproduce twophase``: the seed's §V experiments (``002_*.txt``) with the seed's layout placed in the
 Paris scene (``--city paris --offline``).
 
-Layout: M = 5 base stations chosen among the build's real tower sites such that every pair sees each other
-(the seed's footnote 3: type I paths always exist) and the largest distance fits the window; K = 2..7
-street-level targets (TR 38.901 humans and cars, §V: 2-7), pair STOs in [-10, 10] samples, 20 W per site
-(the seed's 20 W / 22.5 W of Fig. 2 and a sweep down to where errors appear). One bistatic_echo build
-with K = 7 is traced; the curves for K < 7 keep the paths of the first K targets (their echoes are
+Layout: M = 5 base stations (4 on the Paris build: no 5 of its towers see each other) chosen among the
+build's real tower sites such that every pair sees each other (the seed's footnote 3: type I paths always
+exist) and the largest distance fits the window; K = 2..7 street-level targets (TR 38.901 humans and cars,
+§V: 2-7) placed only where >= 3 sites see them (``min_los_sites``, the seed's footnote 1), pair STOs in
+[-10, 10] samples. Powers: the seed's 20 W / 22.5 W (Fig. 2) and a sweep up to 80 dBm; above a macro site's
+46 dBm it is an SNR sweep (the echoes of pedestrians and cars 100-300 m from rooftop sites are 10-40 dB
+under the per-tap noise at 20 W, see README "Baselines III"). The bistatic_echo view is built at 20 W and at
+70 dBm (same placements); the curves for K < 7 keep the paths of the first K targets (their echoes are
 labelled by target id) and every curve re-draws the noise at its power (``noise_var`` scales as 1/P). The
 on-grid model (the seed's eq. 4) and the band-limited one are synthesized from the same traced paths by the
 view's own functions. Nothing is fitted, so every snapshot is used for the curves; the ``twin train`` run
-directories use the snapshot split (:class:`~twin.baselines.twophase.TwoPhase`).
+directories (20 W and 70 dBm views) use the snapshot split (:class:`~twin.baselines.twophase.TwoPhase`).
 
-Scale ``small``: 16 snapshots, 2 receivers' CIR (the build needs some), powers -10..43.5 dBm.
-Scale ``paper``: 100 snapshots, finer power grid.
+Scale ``small``: 48 snapshots (16 for the band-limited estimator comparison), 2 receivers' CIR (the build
+needs some), 12 powers 20..80 dBm. Scale ``paper``: 100 snapshots, finer power grid.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ from twin.constants import SPEED_OF_LIGHT
 
 TX_POWER_DBM = round(10 * math.log10(PAPER_POWERS_W[0] * 1e3), 4)  # 20 W = 43.0103 dBm
 SCALES = {
-    "small": dict(snapshots=16, powers_dbm=(20.0, 30.0, 43.0, 43.5, 50.0, 60.0, 70.0, 80.0),
+    "small": dict(snapshots=48, powers_dbm=(20.0, 30.0, 40.0, 43.0, 43.5, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 80.0),
                   vs_k_powers_dbm=(43.0, 43.5, 60.0, 70.0), loc_powers_dbm=(43.0, 70.0),
-                  aware_powers_dbm=(43.0, 70.0), aware_snapshots=8, train_powers_dbm=(TX_POWER_DBM, 70.0),
+                  aware_powers_dbm=(43.0, 60.0, 70.0), aware_snapshots=16, train_powers_dbm=(TX_POWER_DBM, 70.0),
                   targets=(2, 3, 4, 5, 6, 7), receivers=2, samples=20_000),
     "paper": dict(snapshots=100, powers_dbm=(20.0, 30.0, 40.0, 43.0, 43.5, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 80.0),
                   vs_k_powers_dbm=(43.0, 43.5, 60.0, 70.0), loc_powers_dbm=(43.0, 60.0, 70.0),
@@ -287,12 +290,15 @@ def reproduce_twophase(scale: str, out: Path, *, device: str = "cpu") -> list[Ro
     # -- Phase I on the band-limited physics: on-grid estimator vs leakage-aware dictionary (K = 7)
     kmax = max(ks)
     bl = group_snapshots(resynthesize(rows_all, cfg, kmax, "band_limited"))
-    bl = dict(list(bl.items())[: sc["aware_snapshots"]])
-    aware = {est: [evaluate(bl, cfg, "band_limited", est, p, seed=99, p2=None, iterations=100)["range_error_probability"]
-                   for p in sc["aware_powers_dbm"]] for est in ("on_grid", "leakage_aware", "off_grid")}
+    bl = dict(list(bl.items())[: int(sc["aware_snapshots"])])
+    aware_s = {est: [evaluate(bl, cfg, "band_limited", est, p, seed=99, p2=None, iterations=100)
+                     for p in sc["aware_powers_dbm"]] for est in ("on_grid", "leakage_aware", "off_grid")}
+    aware = {e: [x["range_error_probability"] for x in v] for e, v in aware_s.items()}
+    aware_link = {e: [x["link_error_rate"] for x in v] for e, v in aware_s.items()}
     _plot(figs / "band_limited_estimators.png", list(sc["aware_powers_dbm"]),
-          {f"{e} estimator": v for e, v in aware.items()}, "transmit power per site (dBm)",
-          "range estimation error probability", f"Phase I on the band-limited channel, K = {kmax} "
+          {**{f"{e}: snapshot error": v for e, v in aware.items()},
+           **{f"{e}: link error rate": v for e, v in aware_link.items()}}, "transmit power per site (dBm)",
+          "probability", f"Phase I on the band-limited channel, K = {kmax} "
           f"({len(bl)} snapshots)", marks=marks)
 
     stage_s["phase I band-limited estimators"] = round(time.perf_counter() - t2, 1)
@@ -330,8 +336,10 @@ def reproduce_twophase(scale: str, out: Path, *, device: str = "cpu") -> list[Ro
             rows.append(Row("Phase I range error", f"on-grid, K={k}", f"P_err @ {p:g} dBm", "prob",
                             pe[k][powers.index(p)], None, "", note_pw if p in (43.0, 43.5) else ""))
     for e, v in aware.items():
-        for p, x in zip(sc["aware_powers_dbm"], v, strict=True):
+        for p, x, xl in zip(sc["aware_powers_dbm"], v, aware_link[e], strict=True):
             rows.append(Row("Phase I band-limited", f"{e} estimator, K={kmax}", f"P_err @ {p:g} dBm", "prob", x))
+            rows.append(Row("Phase I band-limited", f"{e} estimator, K={kmax}", f"link error rate @ {p:g} dBm",
+                            "prob", xl))
     for p in sc["loc_powers_dbm"]:
         for k in ks:
             s, s1 = loc[(p, k, True)], loc[(p, k, False)]
@@ -360,6 +368,8 @@ def reproduce_twophase(scale: str, out: Path, *, device: str = "cpu") -> list[Ro
                "seconds_view": round(t_view, 1), "range_error": {str(k): dict(zip(map(str, powers), pe[k], strict=True))
                                                                 for k in ks},
                "band_limited": {e: dict(zip(map(str, sc["aware_powers_dbm"]), v, strict=True)) for e, v in aware.items()},
+               "band_limited_link_error_rate": {e: dict(zip(map(str, sc["aware_powers_dbm"]), v, strict=True))
+                                                for e, v in aware_link.items()},
                "localization": {f"{p:g}dBm/K={k}/{'proposed' if a else 'benchmark1'}": v for (p, k, a), v in loc.items()},
                "range_resolution_m": SPEED_OF_LIGHT / fs}
     (out / "twophase_summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
