@@ -63,7 +63,12 @@ def load_config(cls: type, path: str | Path | None = None, overrides: Mapping[st
     return from_mapping(cls.Config, data, where=where)
 
 
-def _split_names(build) -> list[str]:
+def _split_names(build, model: Any = None) -> list[str]:
+    """The split names a baseline can read: its own (``model.split_names(build)``, for baselines that split
+    by something other than receivers, e.g. site-pair snapshots), else those of the build's split table."""
+    own = getattr(model, "split_names", None)
+    if own is not None:
+        return sorted(own(build))
     t = build.split_table()
     return sorted(set(t.column("split").to_pylist()))
 
@@ -72,7 +77,7 @@ def readers(build, view: str, variant: str | None, splits: tuple[str, ...], mode
     """{split: Reader} of ``view`` (``"cir"``: the CIR rows) for each split the build has. A baseline whose rows
     are not receivers' (e.g. site-pair snapshots) selects a split itself: ``model.split_reader(build, variant,
     split)``."""
-    names = _split_names(build)
+    names = _split_names(build, model)
     out = {}
     own = getattr(model, "split_reader", None)
     for s in splits:
@@ -143,7 +148,7 @@ def train(name: str, data: str | Path, out: str | Path, *, config: str | Path | 
     build = twin.open(data)
     model = cls(cfg, device=device, seed=seed)
     v = check_view(build, model, _variant_of(model, variant))
-    names = _split_names(build)
+    names = _split_names(build, model)
     test_split = _test_split(names, test_split)
     val_name = next((n for n in VAL_NAMES if n in names), None)
     rs = readers(build, model.view, v or None, tuple(s for s in ("train", val_name, test_split) if s), model=model)
@@ -240,7 +245,7 @@ def evaluate(run: str | Path, data: str | Path, *, split: str | None = "test", d
         test = build.cir() if view == "cir" else build.view(view, v or None)
         split = "all"
     else:
-        _test_split(_split_names(build), split)
+        _test_split(_split_names(build, model), split)
         if getattr(model, "split_reader", None) is not None:
             test = model.split_reader(build, v or None, split)
         else:

@@ -3,9 +3,9 @@
 (:mod:`twophase_protocol`).
 
 Samples are snapshots (one placement of the targets, every ordered site pair), not receivers, so the split
-is by snapshot (:meth:`TwoPhase.split_reader`): snapshot s goes to ``test`` when s % ``test_every`` ==
-``test_every`` - 1, to a validation split (when the build has one) when s % ``test_every`` ==
-``test_every`` - 2, else to ``train``. Nothing is fitted: every threshold follows from the noise level and
+is by snapshot (:meth:`TwoPhase.split_reader`), not by the build's receiver split table: snapshot s goes to
+``test`` when s % ``test_every`` == ``test_every`` - 1, to ``val`` (with ``validation = true``) when
+s % ``test_every`` == ``test_every`` - 2, else to ``train``. Nothing is fitted: every threshold follows from the noise level and
 the range resolution (see the configs). ``predict`` returns one row per target the protocol can see (LOS to
 at least ``min_sites`` sites): the matched estimate within ``correct_radius_m`` (Hungarian) and ``error`` its
 2D distance (m), NaN for a missed target; the scores of :func:`twophase_protocol.summarize` (range error
@@ -38,13 +38,14 @@ PAPER_MAX_RUNTIME_S = 0.16  # §V-B, Fig. 4: the proposed scheme's average runni
 
 @dataclass(frozen=True)
 class TwoPhaseConfig:
-    """``[baselines.twophase]``. Phase I: ``estimator`` (``on_grid`` | ``leakage_aware``; None = the one that
+    """``[baselines.twophase]``. Phase I: ``estimator`` (``on_grid`` | ``leakage_aware`` | ``off_grid``; None = the one that
     matches the view's ``channel_model``), ``grid_step``, ``false_alarm``, ``iterations``. Phase II:
     ``eps_sum_m``/``eps_res_m`` (None = from c/f_s, eq. 17), ``target_z_m``, ``min_sites``, ``max_solutions``,
     ``associate`` (False: the seed's Benchmark 1). Scoring: ``ospa_cutoff_m``, ``correct_radius_m``.
-    ``test_every``: snapshot split period. ``exhaustive``: also solve P4 exhaustively (small cases)."""
+    ``test_every``: snapshot split period; ``validation``: also a ``val`` split (the snapshots before each test
+    one). ``exhaustive``: also solve P4 exhaustively (small cases)."""
 
-    estimator: Literal["on_grid", "leakage_aware"] | None = None
+    estimator: Literal["on_grid", "leakage_aware", "off_grid"] | None = None
     grid_step: float = 0.5
     false_alarm: float = 1e-3
     iterations: int = 150
@@ -57,11 +58,12 @@ class TwoPhaseConfig:
     ospa_cutoff_m: float = 10.0
     correct_radius_m: float = 2.0
     test_every: int = 4
+    validation: bool = False
     exhaustive: bool = False
 
     def __post_init__(self) -> None:
-        if self.test_every < 2:
-            raise ValueError(f"test_every must be >= 2, got {self.test_every}")
+        if self.test_every < 2 + int(self.validation):
+            raise ValueError(f"test_every must be >= {2 + int(self.validation)}, got {self.test_every}")
         if self.min_sites < 3:
             raise ValueError(f"min_sites must be >= 3 (two ranges cannot fix a 2D position), got {self.min_sites}")
 
@@ -70,13 +72,13 @@ class SnapshotSplit(Sequence):
     """The rows of some snapshots of a bistatic_echo reader, as dicts (``h``/``h_clean`` complex (L,))."""
 
     def __init__(self, reader, keep) -> None:
-        import pyarrow.compute as pc
+        import pyarrow as pa
 
         self.reader = reader
         t = reader.to_table()
         snaps = np.asarray(t.column("snapshot").to_numpy())
         mask = np.array([keep(int(s)) for s in snaps], bool)
-        self.table = t.filter(pc.array(mask.tolist())) if len(mask) else t
+        self.table = t.filter(pa.array(mask, pa.bool_())) if len(mask) else t
         self.name = reader.name
 
     def __len__(self) -> int:
@@ -151,24 +153,30 @@ class TwoPhase(Baseline):
     paper = {"powers_w": list(PAPER_POWERS_W), "targets": list(PAPER_TARGETS), "sto_max_samples": PAPER_STO_MAX,
              "max_runtime_s": PAPER_MAX_RUNTIME_S}
 
+    def split_names(self, build) -> list[str]:
+        """train and test always (snapshot split); ``val`` with ``validation = true``."""
+        return ["train", "test"] + (["val"] if self.config.validation else [])
+
     def split_reader(self, build, variant, split: str) -> SnapshotSplit:
-        names = sorted(set(build.split_table().column("split").to_pylist()))
-        val = next((n for n in ("val", "validation") if n in names), None)
         p = self.config.test_every
+        val = self.config.validation
+        if split not in self.split_names(build):
+            raise TwinInputError(f"the twophase snapshot split has no {split!r}", field="--split",
+                                 fix=f"use one of {', '.join(self.split_names(build))}")
 
         def keep(s: int) -> bool:
             r = s % p
             if split == "test":
                 return r == p - 1
-            if val is not None and split == val:
+            if split == "val":
                 return r == p - 2
-            return r < p - 1 - (val is not None)
+            return r < p - 1 - int(val)
 
         return SnapshotSplit(build.view(self.view, variant), keep)
 
     def configs(self, meta: dict) -> tuple[PhaseIConfig, PhaseIIConfig, ScoreConfig]:
         c = self.config
-        est = c.estimator or ("on_grid" if meta["channel_model"] == "on_grid" else "leakage_aware")
+        est = c.estimator or ("on_grid" if meta["channel_model"] == "on_grid" else "off_grid")
         return (PhaseIConfig(est, c.grid_step, c.false_alarm, c.iterations),
                 PhaseIIConfig(c.eps_sum_m, c.eps_res_m, c.target_z_m, c.min_sites, c.max_solutions,
                               associate=c.associate),

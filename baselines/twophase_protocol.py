@@ -9,7 +9,8 @@ against the view's labels (:func:`score_snapshot`):
   detected tap lies where no path at all is (± ``tap_tolerance``: 0 on the on-grid model, 1 on the
   band-limited one, whose fractional delays round either way). The seed's rule compares the whole sets; in
   a ray-traced city most of the type III paths are tens of dB under the noise, so missing them is not
-  counted (a detected one is never an error). ``strict_match`` records the seed's whole-set equality too.
+  counted (a detected one is never an error). ``strict_match`` records the seed's whole-set equality too;
+  ``link_error_rate`` is the fraction of links with such an error.
 * target count: the targets that at least ``min_sites`` sites can range (:func:`visible_sites`: LOS by the
   ``target_los_sites`` label and their own echo in the window) are the ones the protocol can find; K̂
   against that count.
@@ -42,6 +43,8 @@ class SnapshotResult:
     range_error: bool = False
     strict_match: bool = False
     sto_errors: int = 0
+    link_errors: int = 0
+    links: int = 0
     k_true: int = 0
     k_hat: int = 0
     ospa_m: float = 0.0
@@ -106,17 +109,21 @@ def score_snapshot(res: SnapshotResult, rows: list[dict], tap_tolerance: int, mi
     """Fill ``res``'s scores from the rows' labels (see the module docstring)."""
     err = False
     strict = True
-    sto_err = 0
+    sto_err = link_err = 0
     for pe, r in zip(res.pairs, rows, strict=True):
         allp, t2, _ = label_taps(r)
         est = set(int(v) for v in pe.taps)
+        bad = False
         if r["tx_site"] != r["rx_site"] and pe.sto != int(r["sto_diff_samples"]):
             sto_err += 1
-            err = True
+            bad = True
+
         def near(t, s):
             return (any(abs(t - u) <= tap_tolerance for u in s))
         if any(not near(t, est) for t in t2) or any(not near(e, allp) for e in est):
-            err = True
+            bad = True
+        err |= bad
+        link_err += bad
         strict &= est == allp and (r["tx_site"] == r["rx_site"] or pe.sto == int(r["sto_diff_samples"]))
     r0 = rows[0]
     seen = [k for k in range(len(r0["target_id"])) if len(visible_sites(rows, k)) >= min_sites]
@@ -124,6 +131,7 @@ def score_snapshot(res: SnapshotResult, rows: list[dict], tap_tolerance: int, mi
         if seen else np.zeros((0, 2))
     est = res.phase2.positions[:, :2]
     res.range_error, res.strict_match, res.sto_errors = err, strict, sto_err
+    res.link_errors, res.links = link_err, len(rows)
     res.k_true, res.k_hat = len(seen), len(est)
     res.ospa_m = ospa(est, true_xy, config.ospa_cutoff_m)
     res.matched = match(est, true_xy, config.correct_radius_m)
@@ -162,6 +170,7 @@ def summarize(results: list[SnapshotResult]) -> dict:
         "range_error_probability": sum(r.range_error for r in results) / max(n, 1),
         "strict_set_match_rate": sum(r.strict_match for r in results) / max(n, 1),
         "sto_error_links": int(sum(r.sto_errors for r in results)),
+        "link_error_rate": sum(r.link_errors for r in results) / max(sum(r.links for r in results), 1),
         "count_accuracy": sum(r.k_hat == r.k_true for r in results) / max(n, 1),
         "targets_true": kt, "targets_detected": kh, "targets_correct": ok,
         "miss_detection": 1 - ok / kt if kt else 0.0,

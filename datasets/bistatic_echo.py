@@ -89,7 +89,10 @@ class BistaticEchoConfig:
     per site, None = the strongest of its cells. ``noise_figure_db``: receiving site (5 dB, TS 38.104 class
     wide-area BS). ``max_depth``: interactions per path, the scattering on a target included. ``sites``: the
     site ids to use (a layout such as the seed's M base stations placed among the build's towers); empty =
-    every site of the towers table.
+    every site of the towers table. ``min_los_sites``: placement rule, a target is only placed where at least
+    this many sites see its scattering point (buildings-only ray tests) with their own echo of it inside the
+    window (the seed's footnote 1 assumes every target is detected by >= 3 base stations); 0 = anywhere on
+    the street.
     """
 
     numerology: Literal["nr_fr1_100mhz", "nr_fr2_400mhz"] = "nr_fr1_100mhz"
@@ -110,6 +113,7 @@ class BistaticEchoConfig:
     ground_tolerance_m: float = 0.5
     store_clean: bool = True
     sites: tuple[str, ...] = ()
+    min_los_sites: int = 0
 
     def __post_init__(self) -> None:
         if self.numerology not in NUMEROLOGIES:
@@ -120,7 +124,8 @@ class BistaticEchoConfig:
             positive("num_taps", self.num_taps)
         for n in ("num_snapshots", "max_depth", "samples_per_src", "samples_per_sp", "temperature_k"):
             positive(n, getattr(self, n))
-        for n in ("num_targets", "max_sto_samples", "target_margin_m", "target_clearance_m", "ground_tolerance_m"):
+        for n in ("num_targets", "max_sto_samples", "target_margin_m", "target_clearance_m", "ground_tolerance_m",
+                  "min_los_sites"):
             positive(n, getattr(self, n), allow_zero=True)
         cp = NUMEROLOGIES[self.numerology].cp_length
         if self.max_sto_samples >= cp:
@@ -248,6 +253,11 @@ def place_targets(mi_scene, sites: list[Site], kinds: list[str], rng: np.random.
         raise TwinInputError("no ground found under the sites' area", file="scene.xml", field="ground",
                              fix="rebuild the scene with a ground plane")
     ground = float(np.percentile(z[v], 1))
+    if config.min_los_sites > len(sites):
+        raise TwinInputError(f"min_los_sites = {config.min_los_sites} but the layout has {len(sites)} sites",
+                             file="towers.parquet", field="min_los_sites",
+                             fix="lower min_los_sites or use more sites in the bistatic_echo view config")
+    reach_sto_m = config.max_sto_samples / config.ofdm.sampling_rate_hz * SPEED_OF_LIGHT
     centres: list[np.ndarray] = []
     yaws: list[float] = []
     for kind in kinds:
@@ -268,17 +278,29 @@ def place_targets(mi_scene, sites: list[Site], kinds: list[str], rng: np.random.
             pts = pts[far]
             if len(pts) == 0:
                 continue
-            clear = _clear_around(mi_scene, pts[:64], radius + config.target_clearance_m)
-            if clear.any():
-                c = pts[:64][np.argmax(clear)]
+            pts = pts[:64]
+            ok = _clear_around(mi_scene, pts, radius + config.target_clearance_m)
+            if config.min_los_sites > 0 and ok.any():
+                yaw = float(rng.uniform(0, 2 * np.pi))
+                # the scattering point this target would have (centre + rotated TR 38.901 offset), seen by >= N sites
+                spt = pts[ok] + np.array([0.0, 0.0, height / 2]) + _rot_z(yaw) @ _scattering_point_lcs(kind)
+                n = len(spt)
+                vis = line_of_sight(mi_scene, np.repeat(sp, n, axis=0), np.tile(spt, (len(sp), 1))).reshape(len(sp), n)
+                # and the site's own echo (2 d) fits in the window with the largest STO, so the site can range it
+                vis &= 2 * np.linalg.norm(sp[:, None] - spt[None], axis=-1) < config.window_m - reach_sto_m
+                ok[np.nonzero(ok)[0]] = vis.sum(axis=0) >= config.min_los_sites
+            if ok.any():
+                c = pts[np.argmax(ok)]
                 centres.append(np.array([c[0], c[1], ground + height / 2]))
-                yaws.append(float(rng.uniform(0, 2 * np.pi)))
+                yaws.append(yaw if config.min_los_sites > 0 else float(rng.uniform(0, 2 * np.pi)))
                 found = True
                 break
         if not found:
-            raise TwinInputError(f"found no free street-level spot for a {kind} target near the towers",
-                                 file="scene.xml", field="num_targets",
-                                 fix="lower num_targets or raise target_margin_m in the bistatic_echo view config")
+            seen = f" seen by >= {config.min_los_sites} sites" if config.min_los_sites else ""
+            raise TwinInputError(f"found no free street-level spot{seen} for a {kind} target near the towers",
+                                 file="scene.xml", field="min_los_sites" if seen else "num_targets",
+                                 fix="lower num_targets or min_los_sites, or raise target_margin_m in the "
+                                     "bistatic_echo view config")
     return np.array(centres).reshape(-1, 3), np.array(yaws), ground
 
 

@@ -77,6 +77,7 @@ def synthetic_rows(rng, cfg: BistaticEchoConfig, num_sites=5, num_targets=4, clu
                 tx_x=sites[n, 0], tx_y=sites[n, 1], tx_z=sites[n, 2], rx_x=sites[m, 0], rx_y=sites[m, 1],
                 rx_z=sites[m, 2], sto_diff_samples=int(sto[m] - sto[n]), los_delay_s=dist / C, noise_var=noise_var,
                 h=h, path_type=ty, path_target=tg, path_tap=list(tap), path_in_window=list(inw),
+                path_observed_samples=list(obs),
                 target_id=list(range(num_targets)), target_sp_x=list(tgt[:, 0]), target_sp_y=list(tgt[:, 1]),
                 target_los_sites=[[ids[i] for i in s] for s in los]))
     return rows, sites, tgt, los
@@ -120,19 +121,32 @@ def test_noise_error_probability_falls_with_power():
     assert probs[0] >= probs[1] >= probs[2] and probs[0] >= 0.5 and probs[-1] <= 0.34, probs
 
 
-@pytest.mark.slow
-def test_leakage_aware_dictionary_on_band_limited_channels():
+def test_kernel_estimators_on_band_limited_channels():
+    """Guard-band leakage: the identity dictionary turns every path into a string of taps; the off-grid
+    kernel estimator finds each path once (fractional delays, 60 dB between the type I path and an echo),
+    recovers every STO and the labelled taps. Phase I only (small problem: 3 sites, 2 targets)."""
     cfg = BistaticEchoConfig(channel_model="band_limited")
-    rows, *_ = synthetic_rows(np.random.default_rng(3), cfg, num_sites=4, num_targets=3, clutter=1)
-    naive = _run(rows, cfg, PhaseIConfig(estimator="on_grid"))
-    aware = _run(rows, cfg, PhaseIConfig(estimator="leakage_aware", iterations=300))
-    n_naive = sum(len(p.taps) for p in naive.pairs)
-    n_aware = sum(len(p.taps) for p in aware.pairs)
-    n_paths = sum(len(r["path_type"]) for r in rows) - sum(1 for r in rows if r["tx_site"] != r["rx_site"])
-    # identity dictionary: guard-band leakage turns every path into a string of taps; the kernel does not
-    assert n_naive > 5 * n_paths and n_aware <= 2 * n_paths
-    assert all(p.sto == r["sto_diff_samples"] for p, r in zip(aware.pairs, rows, strict=True) if p.tx != p.rx)
-    assert not aware.range_error
+    rows, *_ = synthetic_rows(np.random.default_rng(3), cfg, num_sites=3, num_targets=2, clutter=1)
+    nv = 1e-20  # echoes (1e-7) 40 dB, clutter 30 dB, type I paths 80 dB above the per-tap noise
+    rng = np.random.default_rng(11)
+    for r in rows:
+        r["noise_var"] = nv
+        r["h"] = r["h"] + draw_noise(rng, nv, cfg)[0]
+    off_p2 = PhaseIIConfig(min_sites=99)  # Phase II skipped: Phase I is under test
+    naive = _run(rows, cfg, PhaseIConfig(estimator="on_grid"), off_p2)
+    off = _run(rows, cfg, PhaseIConfig(estimator="off_grid"), off_p2)
+    n_naive = sum(len(p.delays) for p in naive.pairs)
+    n_off = sum(len(p.delays) for p in off.pairs)
+    n_paths = sum(len(r["path_type"]) for r in rows)
+    assert n_naive > 5 * n_paths
+    assert n_off <= n_paths  # two paths closer than the resolution may merge; never a spurious one
+    assert all(p.sto == r["sto_diff_samples"] for p, r in zip(off.pairs, rows, strict=True) if p.tx != p.rx)
+    assert not off.range_error
+    # the detected delays are the true ones to a small fraction of a sample
+    for p, r in zip(off.pairs, rows, strict=True):
+        obs = np.array(r["path_observed_samples"])
+        for d in p.delays:
+            assert np.min(np.abs(obs - d)) < 0.05
 
 
 def test_pilots_ls_and_lasso_units():
