@@ -80,6 +80,12 @@ class LoaSizes:
     max_depth: int = 3
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.half_space not in ("front", "both"):
+            raise ValueError(f"half_space must be 'front' or 'both', got {self.half_space!r}")
+        if self.tdc_doppler_scale not in ("db", "linear"):
+            raise ValueError(f"tdc_doppler_scale must be 'db' or 'linear', got {self.tdc_doppler_scale!r}")
+
 
 SIZES = {
     "small": LoaSizes(grid_m=2.0, test_per_floor=100, epochs=300, tdc_epochs=300, hidden=128, width=16, stages=4,
