@@ -12,6 +12,21 @@ the ring of façades are the scatterers). It is an outdoor, mostly line-of-sight
 the paper's indoor NLOS one (``summary.json``: LOS share, paths per link). A generated indoor hall would match
 the paper better; twin has no scene generator yet.
 
+Well-posedness (``LoaSizes.half_space``, ``antenna_pattern``): a planar array resolves direction cosines only, so
+a UE and its mirror image behind the array plane give the same angle-delay fingerprint; in a line-of-sight square
+nothing breaks the tie (measured with UEs on both sides and an isotropic element: 45-48 % of every method's
+predictions on the wrong side, ~10 m north-south error). A real BS panel (3GPP 38.901, the paper's channel model)
+is a sector antenna that serves its front half-space only, so the reproduction keeps the paper's area, BS and
+distance bands but places the UEs in the half of the square in front of the array (1..20 m north of the BS,
+40 m wide) and gives the BS the 38.901 element (``antenna_pattern = "tr38901"``, 30 dB front-to-back);
+``half_space = "both"`` with ``"iso"`` restores the mirror-ambiguous variant.
+
+Doppler (§V-C): the view already uses the paper's frame (8 x 14 symbols: 8.0 ms, 125 Hz Doppler bins) and speed
+(5 km/h: at most 26.8 Hz at 5.8 GHz). The motion direction is visible in principle: an off-grid Doppler line leaks
+into the neighbouring bins with a Dirichlet skirt whose asymmetry follows the sign and size of the shift
+(measured on the training UEs: log10 D(+1 bin)/D(-1 bin) up to ±0.18, mean ±0.1 for opposite directions; a
+plain MLP on log D + the true position reaches 86 % test accuracy in 5 s). Fusion-TDC therefore reads D in dB.
+
 Split (the paper's protocol, a spatial one: the test positions are not training positions): grid UEs -> train
 (and a random ``val_fraction`` of them -> validation, for early stopping), random UEs -> test.
 
