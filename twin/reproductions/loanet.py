@@ -39,11 +39,12 @@ information D = Σ_angles P (eq. 30), which the unitary angle DFT makes independ
 built with a 1 x 1 array (D is then the 128-element D divided by 128 exactly, signal and noise alike; the view
 test checks it), 16 rows per UE at 5 KB each instead of 663 KB.
 
-Scales (:data:`SIZES`): "small" took 953 s on 2 shared CPU cores (load 5-7): a 2 m grid (441 points per floor, 1323
-training + validation UEs), 300 test UEs, 6 epochs, hidden 128, backbone width 16 with 4 stages, delay taps
+Scales (:data:`SIZES`): "small" took 1004 s on 2 shared CPU cores (load ~2): a 2 m grid on the front half (231
+points per floor, 693 training + validation UEs), 300 test UEs, up to 300 epochs with early stopping (patience
+12) inside per-method fit budgets (``fit_budget_s``), hidden 128, backbone width 16 with 4 stages, delay taps
 0..47 of the CP (1.56 µs, 470 m of path: the area's delays and its first-order façade echoes), Fusion-TDC on
-4000 of its 16 x 1190 training rows. "paper": the paper's sizes (1 m grid: 5043 training UEs, 2100 test UEs,
-hidden 256, all 144 taps, early stopping with patience 100 epochs; a GPU job, not run here).
+6000 of its 16 x 624 training rows. "paper": the paper's sizes (1 m grid, hidden 256, all 144 taps, early
+stopping with patience 100 epochs; a GPU job, not run here).
 """
 
 from __future__ import annotations
