@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 
 import numpy as np
@@ -126,3 +128,51 @@ def test_fusion_tdc_classifies(tmp_path):
     df = model.predict(_Reader(_toy_table(32, 1)))
     assert set(df.columns) >= {"pred_class", "true_class", "error"}
     assert 0 <= model.extra_metrics(df)["accuracy_pct"] <= 100
+
+
+def test_fit_time_budget_stops_at_the_first_epoch_end(tmp_path):
+    """max_fit_s: training stops after the first epoch that ends past the budget (one validation entry of 50)."""
+    from twin.baselines import BASELINES
+    from twin.baselines.core import RunContext
+
+    cls = BASELINES.get("fusion_tdc")
+    cfg = cls.Config(epochs=50, lr=1e-3, hidden=8, heads=2, enc_layers=1, dec_layers=1, queries=1, ff=8,
+                     max_fit_s=1e-9)
+    model = cls(cfg, seed=0)
+    run = RunContext(tmp_path, show_progress=False, checkpoint_every=0)
+    model.fit(_Reader(_toy_table(8, 0)), _Reader(_toy_table(4, 1)), run=run)
+    run.close()
+    rows = [json.loads(ln) for ln in (tmp_path / "loss.jsonl").read_text().splitlines() if ln.strip()]
+    assert sum(r.get("split") == "val" for r in rows) == 1
+    with pytest.raises(ValueError, match="max_fit_s"):
+        cls.Config(max_fit_s=-1.0)
+    with pytest.raises(ValueError, match="doppler_scale"):
+        cls.Config(doppler_scale="log")
+
+
+def test_fusion_tdc_reads_doppler_in_db():
+    """doppler_scale = "db": D of eq. 30 as 10·log10 (in units of 10 dB), floored at -60 dB; "linear": D itself."""
+    from twin.baselines import BASELINES
+    from twin.baselines.loanet_models import preprocess
+
+    tb = np.random.default_rng(0).uniform(0, 1, (4, 2, 4, 16, 5)).astype(np.float32) ** 8
+    cls = BASELINES.get("fusion_tdc")
+    (d_db,) = cls(cls.Config(), seed=0)._inputs(tb, False)
+    (d_lin,) = cls(cls.Config(doppler_scale="linear"), seed=0)._inputs(tb, False)
+    _, _, d = preprocess(tb)
+    np.testing.assert_allclose(d_lin.numpy(), d.numpy())
+    np.testing.assert_allclose(d_db.numpy(), np.log10(np.maximum(d.numpy(), 1e-6)), rtol=1e-5, atol=1e-6)
+    assert float(d_db.max()) == 0.0 and float(d_db.min()) >= -6.0
+
+
+def test_loanet_receivers_lie_in_front_of_the_array():
+    """The reproduction's UEs (small scale): all north of the north-facing BS array, 3 floors, the 40 m width."""
+    from twin.reproductions.loanet import SIZES, receivers
+
+    rx = receivers((100.0, 200.0), SIZES["small"]).to_pandas()
+    dy = rx["y"].to_numpy() - 200.0
+    assert dy.min() >= 1.0 and dy.max() <= 20.0 + 1e-9
+    assert abs(rx["x"].min() - 80.0) < 1.0 and abs(rx["x"].max() - 120.0) < 1.0
+    assert sorted(set(rx["z"])) == [1.5, 4.5, 7.5] and set(rx["kind"]) == {"grid", "random"}
+    both = receivers((100.0, 200.0), dataclasses.replace(SIZES["small"], half_space="both")).to_pandas()
+    assert (both["y"].to_numpy() < 200.0).any()

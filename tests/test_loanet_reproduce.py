@@ -64,13 +64,14 @@ def test_scenario_geometry_and_protocol_split(scenario):
     root = Path(summary["root"])
     rx = pq.read_table(root / "receivers.parquet").to_pandas()
     sp = pq.read_table(root / "splits" / "split.parquet").to_pandas().merge(rx, on="rx_id")
-    assert len(rx) == 27 + 3 and sorted(set(rx["z"])) == [1.5, 4.5, 7.5]
+    assert len(rx) == 18 + 3 and sorted(set(rx["z"])) == [1.5, 4.5, 7.5]  # 3 x 2 grid points per floor
     bs = np.asarray(summary["bs_local_m"])
     assert bs[2] == 25.0
     assert np.abs(rx[["x", "y"]].to_numpy() - bs[:2]).max() <= 20.0 + 1e-3  # (WGS84 round trip of the BS) the 40 m x 40 m square around the BS
+    assert (rx["y"].to_numpy() - bs[1]).min() >= 1.0 - 1e-3  # every UE in front of the north-facing array
     assert set(sp.loc[sp["kind"] == "grid", "split"]) <= {"train", "validation"}
     assert set(sp.loc[sp["kind"] == "random", "split"]) == {"test"}
-    assert (sp["split"] == "validation").sum() == 3  # 10 % of the 27 grid UEs
+    assert (sp["split"] == "validation").sum() == 2  # 10 % of the 18 grid UEs
     assert summary["variants"]["position"] != summary["variants"]["fusion_tdc"]
 
 
