@@ -196,3 +196,38 @@ def test_verify_fails_on_a_mixed_variant_folder_and_drop(build, tmp_path):
     assert len(b.view("cir_taps")) == pads.dataset(root2 / "views/cir_taps" / d).count_rows()
     assert runner.invoke(app, ["catalog", "verify", str(root2)]).exit_code == 0
     assert np.all(np.isfinite(b.view("cir_taps")[0]["cir"].real))
+
+
+def test_published_copy_validates_has_no_build_paths_and_rederives_a_view(build, tmp_path):
+    """Publish: mlcroissant validates croissant.json; no absolute path of the build machine anywhere in PUB;
+    `twin view build cir_taps` works on a copy of PUB (scene and trace plan travel with it)."""
+    root = build["root"]
+    pub = tmp_path / "pub"
+    r = runner.invoke(app, ["catalog", "publish", str(root), str(pub)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    needles = {str(root.resolve()).encode(), str(build["base"].resolve()).encode(), str(tmp_path.resolve()).encode()}
+    for f in pub.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert not any(n in data for n in needles), f"absolute build path in {f.relative_to(pub)}"
+    script = ("import sys, mlcroissant as mlc\n"
+              "ds = mlc.Dataset(jsonld=sys.argv[1])\n"
+              "print(len(ds.metadata.record_sets))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TWIN_WT")}
+    p = subprocess.run([sys.executable, "-c", script, str(pub / "croissant.json")], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and int(p.stdout.strip().splitlines()[-1]) >= 1, p.stderr[-3000:]
+    pub2 = tmp_path / "pub2"
+    shutil.copytree(pub, pub2)
+    v = build["default"]
+    assert runner.invoke(app, ["view", "drop", str(pub2), "cir_taps", "--variant", v]).exit_code == 0
+    assert not (pub2 / "views" / "cir_taps" / v).exists()
+    r = runner.invoke(app, ["view", "build", "cir_taps", str(pub2), "--config", str(build["base"] / "small.toml")],
+                      catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    got = twin.open(pub2).view("cir_taps", variant=v).to_table()
+    want = twin.open(root).view("cir_taps", variant=v).to_table()
+    assert got.num_rows == want.num_rows
+    key = [c for c in ("rx_id", "tx_id") if c in want.column_names]
+    assert got.sort_by([(k, "ascending") for k in key]).equals(want.sort_by([(k, "ascending") for k in key]))
+    assert runner.invoke(app, ["catalog", "verify", str(pub2)]).exit_code == 0

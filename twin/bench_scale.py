@@ -193,7 +193,7 @@ def measure_dask_overhead(n_tasks: int = 200) -> float:
     return 1000.0 * dt / n_tasks
 
 
-def bench_scale(sizes: Sequence[int], *, sites: int = 2, config: Path | None = None, views: str | None = None,
+def bench_scale(sizes: Sequence[int], *, sites: int = 8, config: Path | None = None, views: str | None = None,
                 workdir: Path | None = None, json_path: Path | None = None, plot_path: Path | None = None,
                 progress=None) -> dict:
     """Run one build per size; return ``{"sizes": [...], "time_exponent", "memory_exponent", ...}``."""
@@ -260,11 +260,6 @@ def plot_scale(doc: dict, path: Path) -> Path:
     a1.loglog(x, [r["trace_s"] for r in rows], "o-", label=f"trace stage (exponent {doc['time_exponent']:.2f})")
     a1.loglog(x, [r["work_s"] for r in rows], "^-", label=f"trace tasks, without start-up (exponent {doc['work_time_exponent']:.2f})")
     a1.loglog(x, [r["wall_s"] for r in rows], "s--", label="whole build, wall")
-    from matplotlib.ticker import ScalarFormatter
-
-    for ax in (a1, a2):
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-    a1.yaxis.set_major_formatter(ScalarFormatter())
     a1.set_xlabel("receivers")
     a1.set_ylabel("time [s]")
     a1.set_title(f"time vs size ({doc['cells']} cells)")
@@ -278,6 +273,15 @@ def plot_scale(doc: dict, path: Path) -> Path:
     a2.set_title(f"memory vs size (exponent {doc['memory_exponent']:.2f})")
     a2.grid(True, which="both", alpha=0.3)
     a2.legend()
+    from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, ScalarFormatter
+
+    for ax in (a1, a2):  # ticks at the measured sizes only, plain numbers (no overlapping minor labels)
+        ax.xaxis.set_major_locator(FixedLocator(x))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    a1.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    a1.yaxis.set_major_formatter(ScalarFormatter())
+    a1.yaxis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -291,7 +295,7 @@ def register(bench_app, handle_errors, out) -> None:
     @handle_errors
     def scale(
         receivers: Annotated[str, typer.Option("--receivers", help="Receiver counts, one build each, e.g. 250,1000,4000.")] = "250,1000,4000",
-        sites: Annotated[int, typer.Option("--sites", help="Tower sites of the bundled Paris file to use (3 cells each).")] = 2,
+        sites: Annotated[int, typer.Option("--sites", help="Tower sites of the bundled Paris file to use (3 cells each).")] = 8,
         config: Annotated[Path | None, typer.Option("--config", help="TOML build config used for every size.")] = None,
         views: Annotated[str | None, typer.Option("--views", help="Comma-separated views built after each trace.")] = None,
         workdir: Annotated[Path | None, typer.Option("--workdir", help="Where the builds go (default: a new temporary folder).")] = None,
