@@ -213,10 +213,7 @@ def view_job(name: str, vcfg: Any, cir: pa.Table, rx: pa.Table, towers: pa.Table
     if bundle is not None and not getattr(view, "reads_cir", True):
         scene = local_scene(scene_xml, bundle.content_hash, bundle)
     inputs = ViewInputs(cir=cir, towers=towers, receivers=rx, scene_path=scene, seed=seed, manifest=manifest)
-    try:
-        return view(inputs, vcfg)
-    finally:
-        cluster.release_task_memory()  # flat worker memory over many tasks
+    return view(inputs, vcfg)
 
 
 __all__ = ["PlannedTrace", "ViewTask", "load_trace_plan", "plan_view_tasks", "run_views", "view_job"]

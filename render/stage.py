@@ -340,10 +340,7 @@ def trace_job(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, conf
     from twin.render.trace import trace_links
 
     xml = local_scene(scene_xml, bundle.content_hash, bundle) if bundle is not None else scene_xml
-    try:
-        return trace_links(xml, cells, receivers, config, scene_hash=scene_hash)
-    finally:
-        cluster.release_task_memory()  # flat worker memory over many tasks
+    return trace_links(xml, cells, receivers, config, scene_hash=scene_hash)
 
 
 __all__ = ["PLAN_FILE", "TraceResult", "check_same_config", "ensure_receivers", "execute_trace_tasks", "read_cells", "run_trace", "trace_job"]

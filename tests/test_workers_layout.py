@@ -47,38 +47,3 @@ def test_same_shards_on_one_and_two_workers(tmp_path):
     assert a.num_rows > 0 and len(list((tmp_path / "o1" / "paris" / "cir").glob("*.parquet"))) >= 4  # several tasks
     for col in ("link_id", "num_paths", "tau_s", "a_re", "a_im", "path_gain_db"):
         assert a.column(col).equals(b.column(col)), col
-
-
-def test_tasks_give_freed_memory_back(monkeypatch):
-    """Every trace and view task ends with release_task_memory (also when it raises); Dr.Jit's allocation cache
-    is flushed only above the memory bound (checked with a stand-in module counting calls)."""
-    import sys
-    import types
-
-    import pytest
-
-    from twin import cluster
-    from twin.datasets import stage as vstage
-    from twin.render import stage as rstage
-
-    cluster_release = cluster.release_task_memory
-    calls = []
-    fake = types.SimpleNamespace(flush_malloc_cache=lambda: calls.append("flush"))
-    monkeypatch.setitem(sys.modules, "drjit", fake)
-    cluster.release_task_memory(flush_above_mb=1e9)
-    assert calls == []
-    cluster.release_task_memory(flush_above_mb=0)
-    assert calls == ["flush"]
-    monkeypatch.setattr(cluster, "release_task_memory", lambda: cluster_release(flush_above_mb=0))
-
-    def boom(*a, **k):
-        raise RuntimeError("task failed")
-
-    monkeypatch.setattr("twin.render.trace.trace_links", boom)
-    with pytest.raises(RuntimeError, match="task failed"):
-        rstage.trace_job("scene.xml", None, None, None, "h", None)
-    assert calls == ["flush", "flush"]
-    monkeypatch.setattr("twin.datasets.registry.get_view", lambda name: boom)
-    with pytest.raises(RuntimeError, match="task failed"):
-        vstage.view_job("v", None, None, None, None, "scene.xml", None, 0, {})
-    assert calls == ["flush"] * 3

@@ -71,45 +71,6 @@ def limit_blas_threads(n: int = 1) -> None:
         _BLAS_LIMIT = threadpool_limits(limits=n)
 
 
-_MALLOC_TRIM: Any = None
-
-
-def release_task_memory(flush_above_mb: float = 1024.0) -> None:
-    """After a task on a worker: collect Python's cycles, trim glibc's free lists (``malloc_trim(0)``, Linux) and,
-    when the process's resident memory is still above ``flush_above_mb``, flush Dr.Jit's allocation cache
-    (``drjit.flush_malloc_cache``) and trim again.
-
-    Called after every trace and view task. Measured (``twin bench scale`` tasks: 3 cells x 256 receivers, one
-    single-threaded process, 10 tasks): steady RSS 560 MB untouched, 549 MB with the trim, 395 MB with the Dr.Jit
-    flush too, which costs ~6 % more time per task (the next task faults its buffers in again): Dr.Jit's cache is
-    the working set of one task, reused by the next, so it is flushed only above the bound.
-    """
-    global _MALLOC_TRIM
-    import gc
-
-    gc.collect()
-    if _MALLOC_TRIM is None:
-        _MALLOC_TRIM = False
-        if sys.platform.startswith("linux"):
-            import ctypes
-
-            try:
-                _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
-            except (OSError, AttributeError):
-                _MALLOC_TRIM = False
-    if _MALLOC_TRIM:
-        _MALLOC_TRIM(0)
-    dr = sys.modules.get("drjit")
-    if dr is None or not hasattr(dr, "flush_malloc_cache"):
-        return
-    import psutil
-
-    if psutil.Process().memory_info().rss > flush_above_mb * 2**20:
-        dr.flush_malloc_cache()
-        if _MALLOC_TRIM:
-            _MALLOC_TRIM(0)
-
-
 def setup_worker_process(drjit_threads: int = 0, *, blas_threads: int = 1) -> str:
     """Prepare this process for tracing; returns the Mitsuba variant in use. ``blas_threads`` > 0 limits the
     BLAS/OpenMP pools (0: leave them at the libraries' default, one thread per core, which oversubscribes)."""
