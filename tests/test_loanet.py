@@ -178,7 +178,9 @@ def test_fusion_tdc_standardises_with_the_training_rows_statistics():
     test = rng.uniform(0, 1, (8, 1, 1, 6, 5)).astype(np.float32) ** 2
     cls = BASELINES.get("fusion_tdc")
     m = cls(cls.Config(), seed=0)
-    (d_tr,) = m._inputs(train, False)
+    with pytest.raises(ValueError, match="doppler_standardise"):  # never the test rows' own statistics
+        m._inputs(test, False)
+    (d_tr,) = m._inputs(train, False, fit=True)
     np.testing.assert_allclose(d_tr.mean(0).numpy(), 0.0, atol=1e-5)
     np.testing.assert_allclose(d_tr.std(0).numpy(), 1.0, rtol=1e-4)
     (d_te,) = m._inputs(test, False)
