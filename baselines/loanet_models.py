@@ -36,7 +36,11 @@ def preprocess(tb: np.ndarray | torch.Tensor, *, db: bool = False, eta: float = 
 
     ``db``: the tensor is stored in dB re the row peak (the view's ``storage = "db"``). LOA-Net eqs. 28-30.
     """
-    p = torch.as_tensor(np.asarray(tb) if not torch.is_tensor(tb) else tb).float()
+    if torch.is_tensor(tb):
+        p = tb.float()
+    else:
+        x = np.asarray(tb, dtype=np.float32)
+        p = torch.from_numpy(x if x.flags.writeable else x.copy())  # Arrow buffers are read-only
     if db:
         p = torch.pow(10.0, p / 10.0)
     b, r, c, n_tap, v = p.shape

@@ -332,7 +332,7 @@ def format_duration(seconds: float) -> str:
 
 def trace_job(scene_xml: str, cells: pd.DataFrame, receivers: pd.DataFrame, config: TraceConfig, scene_hash: str,
               bundle: SceneBundle | None = None) -> pa.Table:
-    """Runs on a Dask worker: one trace task (one PathSolver call per carrier batch) -> CIR rows.
+    """Runs on a Dask worker: one trace task (PathSolver calls of at most ``receivers_per_call`` receivers) -> CIR rows.
 
     ``scene_xml`` is the client's path; a worker that does not see it (or sees other content) loads ``bundle``,
     unpacked once per machine (:func:`twin.render.bundle.local_scene`).

@@ -296,7 +296,10 @@ def trace_links(
     *,
     scene_hash: str = "",
 ) -> pa.Table:
-    """Trace every (cell, receiver) link of ``scene_xml`` with one Sionna ``PathSolver`` call; CIR rows.
+    """Trace every (cell, receiver) link of ``scene_xml``; CIR rows.
+
+    One Sionna ``PathSolver`` call per ``config.receivers_per_call`` receivers (all cells of the carrier in each):
+    Sionna's candidate de-duplication loses paths as the receivers of one call grow (NVlabs/sionna-rt#76).
 
     ``cells``: cell_id, x, y, z (antenna, local frame metres), frequency_hz (one value per call),
     azimuth_deg (clockwise from north), tilt_deg (downtilt, positive down), tx_power_dbm.
@@ -340,24 +343,34 @@ def trace_links(
     rx_vel = _velocities(receivers)
     moving = bool(np.any(rx_vel != 0))
     cb, rb = plan_batches(len(cells), len(receivers), config, cap=DRJIT_MAX_ENTRIES)
-    if cb < len(cells) or rb < len(receivers):
+    if cb < len(cells) or rb < min(len(receivers), config.receivers_per_call):
         log.info("splitting %d cells x %d receivers into batches of %d x %d (Dr.Jit 2^32 cap)",
                  len(cells), len(receivers), cb, rb)
 
+    rb = min(rb, config.receivers_per_call)  # fewer receivers per call: fewer paths lost to de-duplication
     tables: list[pa.Table] = []
     keys: list[tuple[np.ndarray, np.ndarray]] = []
-    for c0 in range(0, len(cells), cb):
+    # (first cell, first receiver, end receiver) of each solver call still to make; a call whose path buffer came
+    # back full is made again as two halves of its receivers (see _solve_split_or_grow)
+    todo = [(c0, r0, min(r0 + rb, len(receivers))) for c0 in range(0, len(cells), cb)
+            for r0 in range(0, len(receivers), rb)]
+    while todo:
+        c0, r0, r1 = todo.pop(0)
         cpart = cells.iloc[c0:c0 + cb].reset_index(drop=True)
+        sl = slice(r0, r1)
+        solved = _solve_split_or_grow(scene, cpart, rx_pos[sl], rx_vel[sl], config)
+        if solved is None:  # full: the two halves go first, in order
+            mid = (r0 + r1) // 2
+            todo[:0] = [(c0, r0, mid), (c0, mid, r1)]
+            continue
+        res, per_source, used = solved
+        _warn_if_full(res, per_source, cpart, used)
         txp = cpart[["x", "y", "z"]].to_numpy(dtype=float)
-        for r0 in range(0, len(receivers), rb):
-            sl = slice(r0, r0 + rb)
-            res, per_source, used = _solve_growing(scene, cpart, rx_pos[sl], rx_vel[sl], config)
-            _warn_if_full(res, per_source, cpart, used)
-            n_r = len(rx_pos[sl])
-            los = _los_mask(scene, np.repeat(txp, n_r, axis=0), np.tile(rx_pos[sl], (len(cpart), 1)))
-            tab, ci, ri = _rows(res, cpart, rx_ids[sl], rx_pos[sl], los, moving, config, freq)
-            tables.append(tab)
-            keys.append((ci + c0, ri + r0))
+        n_r = r1 - r0
+        los = _los_mask(scene, np.repeat(txp, n_r, axis=0), np.tile(rx_pos[sl], (len(cpart), 1)))
+        tab, ci, ri = _rows(res, cpart, rx_ids[sl], rx_pos[sl], los, moving, config, freq)
+        tables.append(tab)
+        keys.append((ci + c0, ri + r0))
     out = pa.concat_tables(tables)
     if len(tables) > 1:  # sub-batches: restore the cell-major order of one call
         order = np.lexsort((np.concatenate([k[1] for k in keys]), np.concatenate([k[0] for k in keys])))
@@ -365,25 +378,61 @@ def trace_links(
     return out.replace_schema_metadata(meta)
 
 
-def _solve_growing(scene, cells: pd.DataFrame, rx_pos: np.ndarray, rx_vel: np.ndarray, config: TraceConfig):
+def _buffer_full(per_source, config: TraceConfig) -> bool:
+    return per_source is not None and bool(np.any(np.asarray(per_source) >= config.max_num_paths_per_src))
+
+
+def _solve_split_or_grow(scene, cells: pd.DataFrame, rx_pos: np.ndarray, rx_vel: np.ndarray, config: TraceConfig):
+    """Solve one call; None when a source's path buffer came back full and the receivers should be split.
+
+    A full buffer drops candidates, and which ones depends on how receivers are batched (NVlabs/sionna#1172).
+    Candidates are stored per (path, receiver), so half the receivers need about half the buffer: a full call
+    of several receivers is made again as two halves (the caller splits), which keeps the buffer, and with it
+    the worker's memory, at ``max_num_paths_per_src``. Only a single receiver that still fills it is traced again
+    with a 4x larger buffer (:func:`_solve_growing`), after which Dr.Jit's cache of the large blocks is released.
+    Returns (result, per-source counts, config used) or None.
+    """
+    res, per_source = _solve_batch(scene, cells, rx_pos, rx_vel, config)
+    if not _buffer_full(per_source, config):
+        return res, per_source, config
+    if len(rx_pos) > 1:
+        log.info("path buffer full at %d per source (%d cells x %d receivers): tracing the receivers in two halves",
+                 config.max_num_paths_per_src, len(cells), len(rx_pos))
+        return None
+    out = _solve_growing(scene, cells, rx_pos, rx_vel, config, first=(res, per_source))
+    if out[2] is not config:
+        _release_cached_memory()
+    return out
+
+
+def _release_cached_memory() -> None:
+    """Give Dr.Jit's cached free blocks back to the OS (a grown path buffer would otherwise stay resident)."""
+    import drjit as dr
+
+    dr.flush_malloc_cache()
+
+
+def _solve_growing(scene, cells: pd.DataFrame, rx_pos: np.ndarray, rx_vel: np.ndarray, config: TraceConfig,
+                   first: tuple[dict, Any] | None = None):
     """Solve; while a source's path buffer came back full, solve again with a 4x larger buffer.
 
-    A full buffer drops candidates, and which ones depends on how receivers are batched (NVlabs/sionna#1172);
-    growing it until nothing is dropped makes the result independent of batching. The growth stops at
-    ``config.max_path_buffer`` and at Dr.Jit's 2^32-entry cap. Returns (result, per-source counts, config used).
+    Growing the buffer until nothing is dropped makes the result independent of batching. The growth stops at
+    ``config.max_path_buffer`` and at Dr.Jit's 2^32-entry cap. ``first``: (result, per-source counts) of a solve
+    with ``config`` already made (not repeated). Returns (result, per-source counts, config used).
     """
     import dataclasses
 
     used = config
     limit = min(config.max_path_buffer, (DRJIT_MAX_ENTRIES - 1) // max(1, len(cells) * len(rx_pos)))
+    res, per_source = first if first is not None else _solve_batch(scene, cells, rx_pos, rx_vel, used)
     while True:
-        res, per_source = _solve_batch(scene, cells, rx_pos, rx_vel, used)
-        full = per_source is not None and np.any(np.asarray(per_source) >= used.max_num_paths_per_src)
         bigger = min(used.max_num_paths_per_src * 4, limit)
-        if not full or bigger <= used.max_num_paths_per_src:
+        if not _buffer_full(per_source, used) or bigger <= used.max_num_paths_per_src:
             return res, per_source, used
         log.info("path buffer full at %d per source: tracing again with %d", used.max_num_paths_per_src, bigger)
         used = dataclasses.replace(used, max_num_paths_per_src=bigger)
+        del res
+        res, per_source = _solve_batch(scene, cells, rx_pos, rx_vel, used)
 
 
 def _warn_if_full(res: dict, per_source, cells: pd.DataFrame, config: TraceConfig) -> None:

@@ -216,20 +216,57 @@ def test_full_buffer_warns(xml, caplog):
     with caplog.at_level(logging.WARNING, logger="twin.render.trace"):
         df = trace_links(xml, cells_df(1), rx_df(5), cfg).to_pandas()
     assert "path buffer full" in caplog.text and "1172" in caplog.text
-    assert df.num_paths.sum() <= 2
+    assert (df.num_paths <= 2).all()  # a full call is split down to single receivers, each capped at 2
 
 
-def test_full_buffer_grows_until_nothing_is_dropped(xml, caplog):
-    """A full buffer is traced again larger: the result equals a trace with a buffer that never fills."""
+def test_full_buffer_grows_until_nothing_is_dropped(xml, caplog, monkeypatch):
+    """A full buffer is traced again, first with the receivers split in halves (same buffer), then, for a single
+    receiver, larger: the result equals a trace with a buffer that never fills, and no call of several receivers
+    ever gets a buffer larger than the configured one (the worker's memory stays bounded)."""
+    calls: list[tuple[int, int]] = []
+    solve = trace_mod._solve_batch
+
+    def recording(scene, cells, rx_pos, rx_vel, config):
+        calls.append((len(rx_pos), config.max_num_paths_per_src))
+        return solve(scene, cells, rx_pos, rx_vel, config)
+
+    monkeypatch.setattr(trace_mod, "_solve_batch", recording)
     small = TraceConfig(samples_per_src=10_000, max_num_paths_per_src=2, max_path_buffer=100_000, max_depth=1)
     big = TraceConfig(samples_per_src=10_000, max_num_paths_per_src=100_000, max_depth=1)
-    with caplog.at_level(logging.WARNING, logger="twin.render.trace"):
+    with caplog.at_level(logging.INFO, logger="twin.render.trace"):
         a = trace_links(xml, cells_df(1), rx_df(5), small).to_pandas()
-    assert "path buffer full" not in caplog.text
+    assert "path buffer full (max" not in caplog.text  # the warning: nothing was dropped
+    assert "two halves" in caplog.text and "tracing again with" in caplog.text
+    assert calls[0] == (5, 2) and any(n == 1 for n, _ in calls)
+    assert all(n == 1 for n, cap in calls if cap > 2), calls
     b = trace_links(xml, cells_df(1), rx_df(5), big).to_pandas()
     assert a.num_paths.tolist() == b.num_paths.tolist() and a.num_paths.sum() > 2
     for x, y in zip(a.tau_s, b.tau_s, strict=True):
         assert np.allclose(sorted(x), sorted(y))
+
+
+def test_receivers_per_call_splits_the_solver_calls(xml, monkeypatch):
+    """At most ``receivers_per_call`` receivers go into one PathSolver call; the rows come back in the order of one
+    call (cell-major) with the same links."""
+    calls: list[int] = []
+    solve = trace_mod._solve_batch
+
+    def recording(scene, cells, rx_pos, rx_vel, config):
+        calls.append(len(rx_pos))
+        return solve(scene, cells, rx_pos, rx_vel, config)
+
+    monkeypatch.setattr(trace_mod, "_solve_batch", recording)
+    one = TraceConfig(samples_per_src=10_000, max_num_paths_per_src=10_000, max_depth=1, receivers_per_call=5)
+    two = TraceConfig(samples_per_src=10_000, max_num_paths_per_src=10_000, max_depth=1, receivers_per_call=2)
+    a = trace_links(xml, cells_df(2), rx_df(5), one).to_pandas()
+    assert calls == [5]
+    calls.clear()
+    b = trace_links(xml, cells_df(2), rx_df(5), two).to_pandas()
+    assert calls == [2, 2, 1]
+    assert a.link_id.tolist() == b.link_id.tolist() and a.link_id.is_unique
+    assert np.allclose(a.path_gain_db, b.path_gain_db, atol=0.01)  # a tiny scene: nothing competes for the table
+    with pytest.raises(ValueError, match="receivers_per_call"):
+        TraceConfig(receivers_per_call=0)
 
 
 def test_bad_input_errors(xml):

@@ -340,6 +340,34 @@ def bench_trace(
         out.print(ln, highlight=False)
 
 
+@bench_app.command("calls")
+@handle_errors
+def bench_calls(
+    cells: Annotated[int, typer.Option("--cells", help="Cells (one carrier).")] = 3,
+    receivers: Annotated[int, typer.Option("--receivers", help="Receivers.")] = 128,
+    per_call: Annotated[str, typer.Option("--per-call", help="Comma-separated receivers per PathSolver call.")] = "128,64,32,16",
+    samples_per_src: Annotated[int | None, typer.Option("--samples-per-src")] = None,
+    build: Annotated[Path | None, typer.Option("--build", help="A build directory (its scene, cells, receivers) "
+                                               "instead of the embedded Paris scene.")] = None,
+) -> None:
+    """Paths found and time against receivers per PathSolver call (single-receiver calls as the reference)."""
+    from twin.bench import bench_calls as run
+
+    try:
+        ks = tuple(int(x) for x in per_call.split(",") if x.strip())
+    except ValueError:
+        ks = ()
+    if not ks or min(ks) < 1:
+        raise TwinInputError(f"not a list of positive integers: {per_call!r}", field="--per-call", fix="e.g. --per-call 128,32")
+    if cells < 1 or receivers < 1:
+        raise TwinInputError("must be >= 1", field="--cells/--receivers")
+    if build is not None and not (Path(build) / "twin.json").is_file():
+        raise TwinInputError("not a twin build (no twin.json)", file=build, field="--build", fix="give OUT/<name> of `twin build`")
+    lines, _ = run(n_cells=cells, n_receivers=receivers, per_call=ks, samples_per_src=samples_per_src, root=build)
+    for ln in lines:
+        out.print(ln, highlight=False)
+
+
 @bench_app.command("views")
 @handle_errors
 def bench_views(
