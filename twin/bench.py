@@ -155,12 +155,11 @@ def bench_calls(*, n_cells: int = 3, n_receivers: int = 128, per_call: tuple[int
         cells_all = read_cells(base)
         carrier = float(cells_all["frequency_hz"].value_counts().idxmax())  # type: ignore[arg-type]
         cells = cells_all[cells_all["frequency_hz"] == carrier].sort_values("cell_id").head(n_cells).reset_index(drop=True)
-        if (base / "receivers.parquet").is_file():
-            import pyarrow.parquet as pq
+        import pyarrow.parquet as pq
 
+        if (base / "receivers.parquet").is_file():
             rx = pq.read_table(base / "receivers.parquet").to_pandas().head(n_receivers).reset_index(drop=True)
         else:
-            import pyarrow.parquet as pq
             import shapely
 
             fp = list(shapely.from_wkb(pq.read_table(base / "buildings.parquet", columns=["geometry_local"]).column(0).to_pylist()))
