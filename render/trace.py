@@ -413,18 +413,17 @@ def _release_cached_memory() -> None:
 
 
 def _solve_growing(scene, cells: pd.DataFrame, rx_pos: np.ndarray, rx_vel: np.ndarray, config: TraceConfig,
-                   first: tuple[dict, Any] | None = None):
-    """Solve; while a source's path buffer came back full, solve again with a 4x larger buffer.
+                   first: tuple[dict, Any]):
+    """While a source's path buffer came back full, solve again with a 4x larger buffer (nothing dropped).
 
-    Growing the buffer until nothing is dropped makes the result independent of batching. The growth stops at
-    ``config.max_path_buffer`` and at Dr.Jit's 2^32-entry cap. ``first``: (result, per-source counts) of a solve
-    with ``config`` already made (not repeated). Returns (result, per-source counts, config used).
+    ``first``: (result, per-source counts) of the solve with ``config`` already made. The growth stops at
+    ``config.max_path_buffer`` and at Dr.Jit's 2^32-entry cap. Returns (result, per-source counts, config used).
     """
     import dataclasses
 
     used = config
     limit = min(config.max_path_buffer, (DRJIT_MAX_ENTRIES - 1) // max(1, len(cells) * len(rx_pos)))
-    res, per_source = first if first is not None else _solve_batch(scene, cells, rx_pos, rx_vel, used)
+    res, per_source = first
     while True:
         bigger = min(used.max_num_paths_per_src * 4, limit)
         if not _buffer_full(per_source, used) or bigger <= used.max_num_paths_per_src:
